@@ -1,0 +1,1 @@
+//! The net crate: sockets on the reactor (filled in by its issue).

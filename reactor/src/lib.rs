@@ -1,0 +1,1 @@
+//! The reactor: fds to readiness to wakers.

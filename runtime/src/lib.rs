@@ -1,0 +1,1 @@
+//! The runtime crate: the loop and the tasks (filled in by its issue).

@@ -1,0 +1,1 @@
+//! evloop: examples, integration tests and benchmarks for the evloop crates.
