@@ -1,1 +1,36 @@
-//! The reactor: fds to readiness to wakers.
+//! The reactor: evloop's event base.
+//!
+//! A [`Reactor`] wraps the OS readiness API (epoll, kqueue or poll, chosen at run time;
+//! see [`BackendKind`]). Each fd is registered once, edge-triggered, for read and write
+//! together, and gets a slot holding its [`Readiness`] and one waker per direction.
+//! [`Reactor::turn`] waits until an event, a [`Notifier`] wakeup or a deadline, sets the
+//! readiness bits and wakes the waiting tasks: libevent's `event_base_loop` with wakers in
+//! place of callbacks.
+//!
+//! The crate also holds the thread's "current" reactor ([`Handle::current`]) and the
+//! cooperative I/O [`budget`] that the executor refills and I/O operations spend.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! let reactor = reactor::Reactor::new()?;
+//! println!("backend: {}", reactor.backend_name());
+//! // Nothing is registered: the turn just waits out its deadline.
+//! let deadline = Instant::now() + Duration::from_micros(100);
+//! reactor.turn(Some(deadline))?;
+//! assert!(Instant::now() >= deadline);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+pub mod budget;
+mod notifier;
+mod reactor;
+mod readiness;
+mod registration;
+mod sys;
+
+pub use notifier::Notifier;
+pub use reactor::{BACKEND_ENV, Builder, EnterGuard, Handle, INITIAL_EVENTS, MAX_EVENTS, Reactor};
+pub use readiness::Readiness;
+pub use registration::{Registration, Token};
+pub use sys::BackendKind;

@@ -1,0 +1,64 @@
+//! The cooperative I/O budget.
+//!
+//! The executor calls [`refill`] before it polls a task; every I/O operation spends one
+//! unit through [`poll_proceed`]. When the budget is spent, operations return `Pending`
+//! after waking the task, so the task goes to the back of the run queue and one busy
+//! connection cannot starve the others or the reactor. Outside an executor the budget is
+//! unconstrained.
+
+use std::cell::Cell;
+use std::task::{Context, Poll};
+
+/// The budget the executor gives each task poll unless configured otherwise.
+pub const DEFAULT_BUDGET: u32 = 128;
+
+const UNCONSTRAINED: u32 = u32::MAX;
+
+thread_local! {
+    static BUDGET: Cell<u32> = const { Cell::new(UNCONSTRAINED) };
+}
+
+/// Sets this thread's budget to `units` operations. The executor calls this before
+/// each poll of a task.
+pub fn refill(units: u32) {
+    BUDGET.with(|b| b.set(units.min(UNCONSTRAINED - 1)));
+}
+
+/// Removes the limit: every operation proceeds.
+pub fn set_unconstrained() {
+    BUDGET.with(|b| b.set(UNCONSTRAINED));
+}
+
+/// The operations left, or `None` when unconstrained.
+pub fn remaining() -> Option<u32> {
+    BUDGET.with(|b| {
+        let v = b.get();
+        (v != UNCONSTRAINED).then_some(v)
+    })
+}
+
+/// Spends one unit. When none is left, wakes the task (so it is polled again after the
+/// others) and returns `Pending`.
+pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
+    BUDGET.with(|b| match b.get() {
+        UNCONSTRAINED => Poll::Ready(()),
+        0 => {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+        n => {
+            b.set(n - 1);
+            Poll::Ready(())
+        }
+    })
+}
+
+/// Gives back one unit spent by an operation that then found nothing to do.
+pub fn refund() {
+    BUDGET.with(|b| {
+        let v = b.get();
+        if v < UNCONSTRAINED - 1 {
+            b.set(v + 1);
+        }
+    });
+}

@@ -1,0 +1,433 @@
+//! The event base: the backend, the registration slab, and the loop's `turn`.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::notifier::Notifier;
+use crate::registration::{Registration, Slab, Token};
+use crate::sys::{Backend, BackendKind, Event, NOTIFY_TOKEN};
+
+/// The events buffer's first size; it doubles, up to [`MAX_EVENTS`], whenever a wait
+/// fills it (libevent's `epoll_dispatch`).
+pub const INITIAL_EVENTS: usize = 32;
+/// The largest the events buffer grows.
+pub const MAX_EVENTS: usize = 4096;
+
+/// The environment variable that overrides the backend choice.
+pub const BACKEND_ENV: &str = "EVLOOP_BACKEND";
+
+pub(crate) struct Shared {
+    pub(crate) slab: RefCell<Slab>,
+    backend: RefCell<Backend>,
+    pub(crate) edge_triggered: bool,
+    kind: BackendKind,
+    notifier: Notifier,
+    events: RefCell<Vec<Event>>,
+    capacity: Cell<usize>,
+    wake: RefCell<Vec<Waker>>,
+    turns: Cell<u64>,
+}
+
+impl Shared {
+    pub(crate) fn deregister(&self, token: Token, fd: RawFd) -> io::Result<()> {
+        let removed = self.slab.borrow_mut().remove(token);
+        match removed {
+            // Waking the former wakers lets tasks still waiting notice the change; they
+            // are dropped outside the slab borrow.
+            Some(_wakers) => self.backend.borrow_mut().deregister(fd),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Chooses and configures a [`Reactor`].
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    backend: Option<BackendKind>,
+    events_capacity: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the defaults: the backend from `EVLOOP_BACKEND` if set, else the
+    /// best one this system has.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Uses exactly this backend (no fallback); it overrides `EVLOOP_BACKEND`.
+    pub fn backend(mut self, kind: BackendKind) -> Builder {
+        self.backend = Some(kind);
+        self
+    }
+
+    /// The first size of the events buffer (default [`INITIAL_EVENTS`]).
+    pub fn events_capacity(mut self, n: usize) -> Builder {
+        self.events_capacity = Some(n.clamp(1, MAX_EVENTS));
+        self
+    }
+
+    /// Opens the reactor.
+    ///
+    /// With no backend named (here or in `EVLOOP_BACKEND`) the backends of
+    /// [`BackendKind::available`] are tried best first, falling back when one fails to
+    /// initialise. A named backend that is unknown or unavailable, or that fails, is an
+    /// error.
+    pub fn build(self) -> io::Result<Reactor> {
+        let requested = match self.backend {
+            Some(kind) => Some(BackendKind::from_name(kind.name())?),
+            None => match std::env::var(BACKEND_ENV) {
+                Ok(name) if !name.trim().is_empty() => Some(
+                    BackendKind::from_name(&name)
+                        .map_err(|e| io::Error::new(e.kind(), format!("{BACKEND_ENV}: {e}")))?,
+                ),
+                _ => None,
+            },
+        };
+        let (backend, signal) = match requested {
+            Some(kind) => Backend::new(kind)?,
+            None => {
+                let mut last = None;
+                let mut chosen = None;
+                for &kind in BackendKind::available() {
+                    match Backend::new(kind) {
+                        Ok(b) => {
+                            chosen = Some(b);
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                match chosen {
+                    Some(b) => b,
+                    None => {
+                        return Err(last
+                            .unwrap_or_else(|| io::Error::other("no event backend is available")));
+                    }
+                }
+            }
+        };
+        let capacity = self.events_capacity.unwrap_or(INITIAL_EVENTS);
+        let shared = Shared {
+            slab: RefCell::new(Slab::default()),
+            edge_triggered: backend.is_edge_triggered(),
+            kind: backend.kind(),
+            backend: RefCell::new(backend),
+            notifier: Notifier::new(signal),
+            events: RefCell::new(Vec::with_capacity(capacity)),
+            capacity: Cell::new(capacity),
+            wake: RefCell::new(Vec::new()),
+            turns: Cell::new(0),
+        };
+        Ok(Reactor {
+            handle: Handle {
+                shared: Rc::new(shared),
+            },
+        })
+    }
+}
+
+/// The event base: one per loop thread.
+///
+/// It owns the backend (epoll, kqueue or poll), the slab of registrations and the
+/// notifier. [`turn`](Reactor::turn) waits for events and wakes the tasks they concern.
+/// A `Reactor` is `!Send`; each thread of a per-core server has its own.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::{Duration, Instant};
+///
+/// let reactor = reactor::Reactor::new()?;
+/// let (a, mut b) = UnixStream::pair()?;
+/// a.set_nonblocking(true)?;
+/// let reg = reactor.handle().register(a.as_raw_fd())?;
+/// b.write_all(b"ping")?;
+/// reactor.turn(Some(Instant::now() + Duration::from_secs(5)))?;
+/// assert!(reg.readiness().is_readable());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Reactor {
+    handle: Handle,
+}
+
+impl Reactor {
+    /// Opens a reactor with the default [`Builder`].
+    pub fn new() -> io::Result<Reactor> {
+        Builder::new().build()
+    }
+
+    /// A builder to choose the backend or the events buffer size.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A handle for registering fds and for [`enter`](Handle::enter).
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> BackendKind {
+        self.handle.shared.kind
+    }
+
+    /// The backend's name: `epoll`, `kqueue` or `poll`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend().name()
+    }
+
+    /// A notifier that wakes this reactor's blocked turn from any thread.
+    pub fn notifier(&self) -> Notifier {
+        self.handle.shared.notifier.clone()
+    }
+
+    /// How many events one wait can currently return; grows as waits fill it.
+    pub fn events_capacity(&self) -> usize {
+        self.handle.shared.capacity.get()
+    }
+
+    /// How many turns have run.
+    pub fn turns(&self) -> u64 {
+        self.handle.shared.turns.get()
+    }
+
+    /// Whether the epoll backend waits with `epoll_pwait2` (nanosecond timeouts).
+    /// `None` until the first timed wait has probed the kernel, and on other backends.
+    pub fn has_precise_timeouts(&self) -> Option<bool> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if self.backend() == BackendKind::Epoll {
+            return crate::sys::epoll::has_pwait2();
+        }
+        None
+    }
+
+    /// Waits for I/O until `deadline` (`None`: until something happens), sets the
+    /// readiness of every registration the backend reported, and wakes the tasks that
+    /// were waiting for it. Returns the number of I/O events dispatched.
+    ///
+    /// - A deadline in the past polls without blocking.
+    /// - A blocking turn never returns before its deadline unless an event or a
+    ///   notification arrived: a signal (EINTR) or the backend's longest wait (35
+    ///   minutes) just waits again. With no deadline, EINTR returns `Ok(0)`.
+    /// - When a wait fills the events buffer, the buffer doubles (up to [`MAX_EVENTS`]).
+    pub fn turn(&self, deadline: Option<Instant>) -> io::Result<usize> {
+        let shared = &*self.handle.shared;
+        shared.turns.set(shared.turns.get() + 1);
+        let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let blocking = timeout != Some(Duration::ZERO);
+        if blocking {
+            set_timer_slack();
+            if shared.notifier.park() {
+                timeout = Some(Duration::ZERO);
+            }
+        }
+        let mut events = shared.events.borrow_mut();
+        events.clear();
+        let capacity = shared.capacity.get();
+        let result = loop {
+            let r = {
+                let slab = shared.slab.borrow();
+                let interests = |token: u64| slab.interest(token);
+                shared
+                    .backend
+                    .borrow_mut()
+                    .wait(&mut events, capacity, timeout, &interests)
+            };
+            match r {
+                Ok(()) if !events.is_empty() => break Ok(()),
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if deadline.is_none() {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+            // Zero events: only a deadline that has truly passed ends the turn.
+            if let Some(d) = deadline {
+                let now = Instant::now();
+                if now >= d || timeout == Some(Duration::ZERO) {
+                    break Ok(());
+                }
+                timeout = Some(d - now);
+            }
+        };
+        shared.notifier.unpark();
+        result?;
+
+        if events.len() >= capacity && capacity < MAX_EVENTS {
+            let grown = (capacity * 2).min(MAX_EVENTS);
+            shared.capacity.set(grown);
+            let len = events.len();
+            events.reserve(grown.saturating_sub(len));
+        }
+
+        let mut wake = shared.wake.borrow_mut();
+        let mut dispatched = 0;
+        {
+            let mut slab = shared.slab.borrow_mut();
+            for ev in events.iter() {
+                if ev.token != NOTIFY_TOKEN && slab.dispatch(ev.token, ev.readiness, &mut wake) {
+                    dispatched += 1;
+                }
+            }
+        }
+        drop(events);
+        // Wake outside every borrow: a waker may register, deregister or poll.
+        let mut pending = std::mem::take(&mut *wake);
+        drop(wake);
+        for w in pending.drain(..) {
+            w.wake();
+        }
+        let mut wake = shared.wake.borrow_mut();
+        if wake.capacity() < pending.capacity() {
+            *wake = pending;
+        }
+        Ok(dispatched)
+    }
+}
+
+impl fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("backend", &self.backend_name())
+            .field("registrations", &self.handle.registrations())
+            .field("events_capacity", &self.events_capacity())
+            .finish()
+    }
+}
+
+/// A handle to a reactor: registers fds, and is the thread's "current" reactor while an
+/// [`EnterGuard`] lives.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Rc<Shared>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+
+const NO_REACTOR: &str = "there is no reactor running on this thread: \
+    I/O objects must be created and used inside `runtime::Runtime::block_on` \
+    (or a `#[runtime::main]` / `#[runtime::test]` function)";
+
+impl Handle {
+    /// The current thread's reactor.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime (no [`EnterGuard`] alive on this thread), with a message that
+    /// says so. Use [`try_current`](Handle::try_current) to get an error instead.
+    pub fn current() -> Handle {
+        Handle::try_current().unwrap_or_else(|_| panic!("{NO_REACTOR}"))
+    }
+
+    /// The current thread's reactor, or an error of kind `NotFound` outside a runtime.
+    pub fn try_current() -> io::Result<Handle> {
+        CURRENT
+            .with(|c| c.borrow().clone())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, NO_REACTOR))
+    }
+
+    /// Makes this the thread's current reactor until the guard is dropped; the previous
+    /// one (if any) is restored then.
+    pub fn enter(&self) -> EnterGuard {
+        let prev = CURRENT.with(|c| c.replace(Some(self.clone())));
+        EnterGuard {
+            prev: Some(prev),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// Registers `fd` for read and write readiness, edge-triggered where the backend
+    /// allows.
+    ///
+    /// The fd should be non-blocking. Errors, the same kind on every backend: an invalid
+    /// or closed fd is `InvalidInput`; an fd already registered is `AlreadyExists`.
+    pub fn register(&self, fd: RawFd) -> io::Result<Registration> {
+        if fd < 0 {
+            return Err(crate::sys::invalid_fd(fd));
+        }
+        let token = self.shared.slab.borrow_mut().insert(fd);
+        let result = self
+            .shared
+            .backend
+            .borrow_mut()
+            .register(fd, token.to_u64());
+        match result {
+            Ok(()) => Ok(Registration::new(self.shared.clone(), token, fd)),
+            Err(e) => {
+                self.shared.slab.borrow_mut().remove(token);
+                Err(e)
+            }
+        }
+    }
+
+    /// How many registrations are live.
+    pub fn registrations(&self) -> usize {
+        self.shared.slab.borrow().len()
+    }
+
+    /// A notifier for this reactor (see [`Reactor::notifier`]).
+    pub fn notifier(&self) -> Notifier {
+        self.shared.notifier.clone()
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> BackendKind {
+        self.shared.kind
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("backend", &self.shared.kind.name())
+            .finish()
+    }
+}
+
+/// Keeps a reactor current on this thread; see [`Handle::enter`].
+#[must_use = "the reactor is current only while the guard lives"]
+pub struct EnterGuard {
+    prev: Option<Option<Handle>>,
+    _not_send: std::marker::PhantomData<Rc<()>>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            // The handle we installed is dropped after the borrow ends.
+            let _ours = CURRENT.with(|c| c.replace(prev));
+        }
+    }
+}
+
+impl fmt::Debug for EnterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
+}
+
+/// Lowers this thread's timer slack to 1 ns the first time it blocks in a turn, so that
+/// the kernel does not defer a precise wakeup by its default 50 µs.
+fn set_timer_slack() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        thread_local!(static DONE: Cell<bool> = const { Cell::new(false) });
+        DONE.with(|d| {
+            if !d.replace(true) {
+                // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only the calling
+                // thread; the other arguments are unused and zero.
+                unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+            }
+        });
+    }
+}

@@ -1,0 +1,130 @@
+//! `Readiness`: the bits the driver sets on a registration.
+
+use std::fmt;
+use std::ops::{BitAnd, BitOr, BitOrAssign, Not};
+
+/// A set of readiness bits for one registration.
+///
+/// The reactor's driver sets bits as the backend reports events; an I/O call that
+/// gets `WouldBlock` clears the direction it used. The closed bits are sticky: once a
+/// direction is closed it stays closed for the life of the registration.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Readiness(u8);
+
+impl Readiness {
+    /// No bits set.
+    pub const EMPTY: Readiness = Readiness(0);
+    /// The fd can be read without blocking.
+    pub const READABLE: Readiness = Readiness(1);
+    /// The fd can be written without blocking.
+    pub const WRITABLE: Readiness = Readiness(1 << 1);
+    /// The peer closed its write side (EOF on read, `EPOLLRDHUP`).
+    pub const READ_CLOSED: Readiness = Readiness(1 << 2);
+    /// Writing can no longer succeed (`EPOLLHUP`, or `EV_EOF` on the write filter).
+    pub const WRITE_CLOSED: Readiness = Readiness(1 << 3);
+    /// The fd reported an error condition (`EPOLLERR`, `POLLERR`, `POLLNVAL`).
+    pub const ERROR: Readiness = Readiness(1 << 4);
+
+    /// Every bit that makes a reader proceed.
+    pub const READ_INTEREST: Readiness = Readiness(1 | (1 << 2) | (1 << 4));
+    /// Every bit that makes a writer proceed.
+    pub const WRITE_INTEREST: Readiness = Readiness((1 << 1) | (1 << 3) | (1 << 4));
+
+    /// True when no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// True when every bit of `other` is set in `self`.
+    pub const fn contains(self, other: Readiness) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// True when `self` and `other` share a bit.
+    pub const fn intersects(self, other: Readiness) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// True when `READABLE` is set.
+    pub const fn is_readable(self) -> bool {
+        self.intersects(Readiness::READABLE)
+    }
+
+    /// True when `WRITABLE` is set.
+    pub const fn is_writable(self) -> bool {
+        self.intersects(Readiness::WRITABLE)
+    }
+
+    /// True when `READ_CLOSED` is set.
+    pub const fn is_read_closed(self) -> bool {
+        self.intersects(Readiness::READ_CLOSED)
+    }
+
+    /// True when `WRITE_CLOSED` is set.
+    pub const fn is_write_closed(self) -> bool {
+        self.intersects(Readiness::WRITE_CLOSED)
+    }
+
+    /// True when `ERROR` is set.
+    pub const fn is_error(self) -> bool {
+        self.intersects(Readiness::ERROR)
+    }
+
+    /// The raw bits.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+}
+
+impl BitOr for Readiness {
+    type Output = Readiness;
+    fn bitor(self, rhs: Readiness) -> Readiness {
+        Readiness(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for Readiness {
+    fn bitor_assign(&mut self, rhs: Readiness) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl BitAnd for Readiness {
+    type Output = Readiness;
+    fn bitand(self, rhs: Readiness) -> Readiness {
+        Readiness(self.0 & rhs.0)
+    }
+}
+
+impl Not for Readiness {
+    type Output = Readiness;
+    fn not(self) -> Readiness {
+        Readiness(!self.0)
+    }
+}
+
+impl fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [(Readiness, &str); 5] = [
+            (Readiness::READABLE, "READABLE"),
+            (Readiness::WRITABLE, "WRITABLE"),
+            (Readiness::READ_CLOSED, "READ_CLOSED"),
+            (Readiness::WRITE_CLOSED, "WRITE_CLOSED"),
+            (Readiness::ERROR, "ERROR"),
+        ];
+        let mut first = true;
+        for (bit, name) in NAMES {
+            if self.contains(bit) {
+                if !first {
+                    f.write_str(" | ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("EMPTY")?;
+        }
+        Ok(())
+    }
+}

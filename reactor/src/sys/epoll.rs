@@ -1,0 +1,213 @@
+//! The epoll backend (Linux, Android).
+//!
+//! Every fd is added once with `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET` and removed
+//! once. Waits use `epoll_pwait2` (nanosecond timeout) when the kernel has it: the first
+//! wait tries it, and an `ENOSYS` (or `EPERM` from a seccomp filter) switches the whole
+//! process to `epoll_wait` with the timeout rounded up to the next millisecond, so a
+//! wait never ends before its deadline. The notifier is an eventfd.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use super::{Event, NOTIFY_TOKEN, cvt, timeout_ms, timespec};
+use crate::Readiness;
+use crate::notifier::Signal;
+
+/// 0: not probed yet; 1: `epoll_pwait2` works; 2: it does not.
+static PWAIT2: AtomicU8 = AtomicU8::new(0);
+
+/// Whether this process waits with `epoll_pwait2` (nanosecond timeouts). `None` until the
+/// first timed wait has probed the kernel.
+pub(crate) fn has_pwait2() -> Option<bool> {
+    match PWAIT2.load(Ordering::Relaxed) {
+        1 => Some(true),
+        2 => Some(false),
+        _ => None,
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Epoll {
+    /// Invariant: an open epoll instance for the life of `self`.
+    epfd: OwnedFd,
+    /// The eventfd the notifier writes; registered level-triggered under `NOTIFY_TOKEN`.
+    eventfd: OwnedFd,
+    buf: Vec<libc::epoll_event>,
+}
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<(Epoll, Signal)> {
+        // SAFETY: epoll_create1 takes only flags; on success it returns a new fd we own.
+        let epfd = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
+        // SAFETY: eventfd takes an initial value and flags; on success the fd is ours.
+        let eventfd = unsafe {
+            OwnedFd::from_raw_fd(cvt(libc::eventfd(
+                0,
+                libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
+            ))?)
+        };
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: NOTIFY_TOKEN,
+        };
+        // SAFETY: both fds are open (owned above) and `ev` is a valid epoll_event.
+        cvt(unsafe {
+            libc::epoll_ctl(
+                epfd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                eventfd.as_raw_fd(),
+                &mut ev,
+            )
+        })?;
+        let signal = Signal::eventfd(eventfd.try_clone()?);
+        Ok((
+            Epoll {
+                epfd,
+                eventfd,
+                buf: Vec::new(),
+            },
+            signal,
+        ))
+    }
+
+    pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: token,
+        };
+        // SAFETY: epfd is open (field invariant); the kernel validates `fd` and reports
+        // EBADF for a closed one; `ev` is a valid epoll_event.
+        match cvt(unsafe {
+            libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev)
+        }) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match e.raw_os_error() {
+                Some(libc::EBADF) => super::invalid_fd(fd),
+                Some(libc::EEXIST) => super::already_registered(fd),
+                Some(libc::EPERM) => io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("cannot register fd {fd}: epoll does not support this kind of file"),
+                ),
+                _ => e,
+            }),
+        }
+    }
+
+    pub(crate) fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: epfd is open (field invariant); a non-null event pointer keeps old
+        // kernels happy; the kernel validates `fd`.
+        match cvt(unsafe {
+            libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev)
+        }) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EBADF)) => {
+                Err(super::not_registered(fd))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn wait(
+        &mut self,
+        events: &mut Vec<Event>,
+        capacity: usize,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        if self.buf.capacity() < capacity {
+            self.buf.reserve_exact(capacity - self.buf.len());
+        }
+        let max = self.buf.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
+        let n = self.epoll_wait(max, timeout)?;
+        // SAFETY: the kernel initialised the first `n` entries (n <= max <= capacity).
+        unsafe { self.buf.set_len(n) };
+        for ev in &self.buf {
+            let token = ev.u64;
+            if token == NOTIFY_TOKEN {
+                self.drain_eventfd();
+                events.push(Event {
+                    token,
+                    readiness: Readiness::READABLE,
+                });
+                continue;
+            }
+            events.push(Event {
+                token,
+                readiness: readiness(ev.events),
+            });
+        }
+        // SAFETY: epoll_event is plain data; shrinking the length drops nothing.
+        unsafe { self.buf.set_len(0) };
+        Ok(())
+    }
+
+    fn epoll_wait(&mut self, max: libc::c_int, timeout: Option<Duration>) -> io::Result<usize> {
+        let epfd = self.epfd.as_raw_fd();
+        let ptr = self.buf.as_mut_ptr();
+        // Zero and infinite timeouts need no precision: use the plain call.
+        let precise =
+            matches!(timeout, Some(d) if !d.is_zero() && d.subsec_nanos() % 1_000_000 != 0);
+        if precise && PWAIT2.load(Ordering::Relaxed) != 2 {
+            let ts = timespec(timeout.unwrap_or_default());
+            // SAFETY: epfd is open; `ptr` points to `max` writable epoll_events (capacity
+            // reserved above); `ts` lives across the call; a null sigmask means "keep the
+            // current mask", and the sigset size is then ignored.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    epfd,
+                    ptr,
+                    max,
+                    &ts as *const libc::timespec,
+                    std::ptr::null::<libc::sigset_t>(),
+                    0usize,
+                )
+            };
+            if ret >= 0 {
+                PWAIT2.store(1, Ordering::Relaxed);
+                return Ok(ret as usize);
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ENOSYS | libc::EPERM) => PWAIT2.store(2, Ordering::Relaxed),
+                _ => return Err(err),
+            }
+        }
+        // SAFETY: as above; the timeout is in milliseconds, rounded up.
+        let n = cvt(unsafe { libc::epoll_wait(epfd, ptr, max, timeout_ms(timeout)) })?;
+        Ok(n as usize)
+    }
+
+    fn drain_eventfd(&self) {
+        let mut value: u64 = 0;
+        // SAFETY: the eventfd is open (owned by self); we read exactly 8 bytes into a u64.
+        // A failure (EAGAIN when already drained) needs no handling.
+        let _ = unsafe { libc::read(self.eventfd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+    }
+}
+
+fn readiness(bits: u32) -> Readiness {
+    let bits = bits as libc::c_int;
+    let mut r = Readiness::EMPTY;
+    if bits & (libc::EPOLLIN | libc::EPOLLPRI) != 0 {
+        r |= Readiness::READABLE;
+    }
+    if bits & libc::EPOLLOUT != 0 {
+        r |= Readiness::WRITABLE;
+    }
+    if bits & libc::EPOLLRDHUP != 0 {
+        r |= Readiness::READABLE | Readiness::READ_CLOSED;
+    }
+    if bits & libc::EPOLLHUP != 0 {
+        r |= Readiness::READABLE
+            | Readiness::WRITABLE
+            | Readiness::READ_CLOSED
+            | Readiness::WRITE_CLOSED;
+    }
+    if bits & libc::EPOLLERR != 0 {
+        r |= Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR;
+    }
+    r
+}

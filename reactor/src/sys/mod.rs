@@ -1,0 +1,326 @@
+//! The backends: the part of the event base that differs per OS.
+//!
+//! # Contract
+//!
+//! Every backend (libevent's `struct eventop`) provides the same five operations and the
+//! facade in `reactor.rs` holds all the shared logic (slab, readiness, wakers, EINTR,
+//! deadlines, buffer growth):
+//!
+//! - `register(fd, token)`: watch `fd` for read and write together, edge-triggered where
+//!   the OS allows. An invalid or closed fd is `InvalidInput`; an fd already registered
+//!   with this backend is `AlreadyExists`.
+//! - `deregister(fd)`: stop watching. An fd that is not registered (or is closed) is
+//!   `NotFound`. Pending events for it are never delivered afterwards.
+//! - `wait(events, timeout, interests)`: block until at least one event, the notifier, or
+//!   the timeout, and append normalised [`Event`]s. `timeout == None` is infinite. EINTR
+//!   is returned as `ErrorKind::Interrupted`; the facade treats it as zero events.
+//! - `notify_signal()`: what the [`Notifier`](crate::Notifier) writes to wake a wait.
+//! - `is_edge_triggered()`: whether readiness may be cleared after a short read or write.
+//!
+//! Events are normalised: HUP and ERR mark both directions ready, RDHUP marks read-closed.
+//! The notifier's event carries [`NOTIFY_TOKEN`] and is drained by the backend itself.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use crate::Readiness;
+use crate::notifier::Signal;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) mod epoll;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "openbsd"
+))]
+pub(crate) mod kqueue;
+mod poll;
+
+/// The token the notifier's events carry. Slab tokens never reach it: their index is
+/// below `u32::MAX`.
+pub(crate) const NOTIFY_TOKEN: u64 = u64::MAX;
+
+/// Longest single wait, as libevent's `MAX_EPOLL_TIMEOUT_MSEC` (35 minutes); longer and
+/// infinite-but-capped waits are split by the facade.
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(35 * 60);
+
+/// One normalised event.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Event {
+    pub(crate) token: u64,
+    pub(crate) readiness: Readiness,
+}
+
+/// What a registration is waiting for; only the level-triggered poll backend asks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Interest {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+}
+
+/// Which OS readiness API a reactor uses.
+///
+/// Chosen at run time, best first ([`BackendKind::available`]): epoll on Linux and
+/// Android, kqueue on macOS, iOS and the BSDs, and poll everywhere as the fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// Linux `epoll`, edge-triggered, with `epoll_pwait2` nanosecond timeouts where the
+    /// kernel has them.
+    Epoll,
+    /// BSD `kqueue` with `EV_CLEAR` and an `EVFILT_USER` notifier. Written against libc's
+    /// definitions; it is compiled only on macOS, iOS and the BSDs and is not exercised by
+    /// the Linux test suite.
+    Kqueue,
+    /// POSIX `poll` (`ppoll` on Linux for nanosecond timeouts), level-triggered, with a
+    /// self-pipe notifier. Available on every unix.
+    Poll,
+}
+
+impl BackendKind {
+    /// The backends this build supports, best first.
+    pub fn available() -> &'static [BackendKind] {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            &[BackendKind::Epoll, BackendKind::Poll]
+        }
+        #[cfg(any(
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd",
+            target_os = "dragonfly",
+            target_os = "openbsd"
+        ))]
+        {
+            &[BackendKind::Kqueue, BackendKind::Poll]
+        }
+        #[cfg(not(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd",
+            target_os = "dragonfly",
+            target_os = "openbsd"
+        )))]
+        {
+            &[BackendKind::Poll]
+        }
+    }
+
+    /// The lower-case name used by `EVLOOP_BACKEND`: `epoll`, `kqueue` or `poll`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Epoll => "epoll",
+            BackendKind::Kqueue => "kqueue",
+            BackendKind::Poll => "poll",
+        }
+    }
+
+    /// Parses a backend name and checks that this system has it.
+    ///
+    /// An unknown name, or one this system lacks, is an `InvalidInput` error that names
+    /// it and lists the available ones.
+    pub fn from_name(name: &str) -> io::Result<BackendKind> {
+        let kind = match name.trim().to_ascii_lowercase().as_str() {
+            "epoll" => Some(BackendKind::Epoll),
+            "kqueue" => Some(BackendKind::Kqueue),
+            "poll" => Some(BackendKind::Poll),
+            _ => None,
+        };
+        let list = Self::available_names();
+        match kind {
+            Some(k) if Self::available().contains(&k) => Ok(k),
+            Some(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "event backend `{name}` is not available on this system; available: {list}"
+                ),
+            )),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown event backend `{name}`; available: {list}"),
+            )),
+        }
+    }
+
+    fn available_names() -> String {
+        let names: Vec<&str> = Self::available().iter().map(|k| k.name()).collect();
+        names.join(", ")
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = io::Error;
+    fn from_str(s: &str) -> io::Result<BackendKind> {
+        BackendKind::from_name(s)
+    }
+}
+
+/// The backend in use: an enum, so dispatch is a static `match` (libevent chooses its
+/// `eventop` at run time; so do we, without a vtable).
+#[derive(Debug)]
+pub(crate) enum Backend {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    Epoll(epoll::Epoll),
+    #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "openbsd"
+    ))]
+    Kqueue(kqueue::Kqueue),
+    Poll(poll::Poll),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Backend::Epoll($b) => $e,
+            #[cfg(any(
+                target_os = "macos",
+                target_os = "ios",
+                target_os = "freebsd",
+                target_os = "dragonfly",
+                target_os = "openbsd"
+            ))]
+            Backend::Kqueue($b) => $e,
+            Backend::Poll($b) => $e,
+        }
+    };
+}
+
+impl Backend {
+    /// Opens the backend `kind` and the signal its notifier writes.
+    pub(crate) fn new(kind: BackendKind) -> io::Result<(Backend, Signal)> {
+        match kind {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            BackendKind::Epoll => epoll::Epoll::new().map(|(b, s)| (Backend::Epoll(b), s)),
+            #[cfg(any(
+                target_os = "macos",
+                target_os = "ios",
+                target_os = "freebsd",
+                target_os = "dragonfly",
+                target_os = "openbsd"
+            ))]
+            BackendKind::Kqueue => kqueue::Kqueue::new().map(|(b, s)| (Backend::Kqueue(b), s)),
+            BackendKind::Poll => poll::Poll::new().map(|(b, s)| (Backend::Poll(b), s)),
+            #[allow(unreachable_patterns)]
+            other => Err(BackendKind::from_name(other.name()).unwrap_err()),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> BackendKind {
+        match self {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Backend::Epoll(_) => BackendKind::Epoll,
+            #[cfg(any(
+                target_os = "macos",
+                target_os = "ios",
+                target_os = "freebsd",
+                target_os = "dragonfly",
+                target_os = "openbsd"
+            ))]
+            Backend::Kqueue(_) => BackendKind::Kqueue,
+            Backend::Poll(_) => BackendKind::Poll,
+        }
+    }
+
+    pub(crate) fn is_edge_triggered(&self) -> bool {
+        !matches!(self, Backend::Poll(_))
+    }
+
+    pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
+        dispatch!(self, b => b.register(fd, token))
+    }
+
+    pub(crate) fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+        dispatch!(self, b => b.deregister(fd))
+    }
+
+    pub(crate) fn wait(
+        &mut self,
+        events: &mut Vec<Event>,
+        capacity: usize,
+        timeout: Option<Duration>,
+        interests: &dyn Fn(u64) -> Interest,
+    ) -> io::Result<()> {
+        match self {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Backend::Epoll(b) => b.wait(events, capacity, timeout),
+            #[cfg(any(
+                target_os = "macos",
+                target_os = "ios",
+                target_os = "freebsd",
+                target_os = "dragonfly",
+                target_os = "openbsd"
+            ))]
+            Backend::Kqueue(b) => b.wait(events, capacity, timeout),
+            Backend::Poll(b) => b.wait(events, timeout, interests),
+        }
+    }
+}
+
+/// Rounds a timeout up to whole milliseconds for the APIs that take them, and caps it.
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(d) => {
+            let d = d.min(MAX_WAIT);
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    }
+}
+
+/// A capped `timespec` for the APIs that take nanoseconds.
+pub(crate) fn timespec(d: Duration) -> libc::timespec {
+    let d = d.min(MAX_WAIT);
+    libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as _,
+    }
+}
+
+/// `Err(last_os_error)` when `ret == -1`.
+pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+pub(crate) fn invalid_fd(fd: RawFd) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("cannot register fd {fd}: it is not an open file descriptor"),
+    )
+}
+
+pub(crate) fn already_registered(fd: RawFd) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("cannot register fd {fd}: it is already registered with this reactor"),
+    )
+}
+
+pub(crate) fn not_registered(fd: RawFd) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "cannot deregister fd {fd}: it is not registered with this reactor (or was closed first)"
+        ),
+    )
+}
+
+/// True when `fd` is an open descriptor.
+pub(crate) fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags; any integer is a valid argument
+    // and an invalid one yields -1/EBADF.
+    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
+}
