@@ -1,0 +1,126 @@
+//! The arguments of `#[runtime::main(..)]` and `#[runtime::test(..)]`.
+
+use proc_macro2::TokenStream as TokenStream2;
+use quote::quote;
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parser;
+
+use crate::Kind;
+
+/// The names accepted by both attributes, as listed in error messages.
+const ACCEPTED: &str = "`backend = \"epoll\" | \"kqueue\" | \"poll\"` and `crate = \"path\"`";
+
+/// The event backends a user may name, as `reactor::BackendKind::from_name` spells them.
+const BACKENDS: [&str; 3] = ["epoll", "kqueue", "poll"];
+
+/// Parsed arguments. Every field is optional; `None` means the default.
+#[derive(Default)]
+pub(crate) struct Args {
+    /// `backend = "poll"`: the event backend's name, checked against [`BACKENDS`].
+    backend: Option<syn::LitStr>,
+    /// `crate = "path"`: the path of the runtime crate.
+    crate_path: Option<syn::Path>,
+}
+
+impl Args {
+    /// Parses the attribute's argument list; the first bad argument is the error.
+    pub(crate) fn parse(kind: Kind, tokens: TokenStream2) -> syn::Result<Args> {
+        let mut args = Args::default();
+        syn::meta::parser(|meta| args.parse_one(kind, meta)).parse2(tokens)?;
+        Ok(args)
+    }
+
+    fn parse_one(&mut self, kind: Kind, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
+        if meta.path.is_ident("backend") {
+            let lit = string_value(&meta, "backend", "\"poll\"")?;
+            if !BACKENDS.contains(&lit.value().as_str()) {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "unknown backend `{}`; expected \"epoll\", \"kqueue\" or \"poll\"",
+                        lit.value()
+                    ),
+                ));
+            }
+            set_once(&meta, &mut self.backend, lit, "backend")
+        } else if meta.path.is_ident("crate") {
+            let lit = string_value(&meta, "crate", "\"my_crate::runtime\"")?;
+            let path = lit.parse::<syn::Path>().map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    format!("`{}` is not a path to the runtime crate", lit.value()),
+                )
+            })?;
+            set_once(&meta, &mut self.crate_path, path, "crate")
+        } else {
+            let name = path_to_string(&meta.path);
+            Err(meta.error(format!(
+                "unknown argument `{name}` for `{}`; the accepted arguments are {ACCEPTED}",
+                kind.attribute()
+            )))
+        }
+    }
+
+    /// The path of the runtime crate: `crate = ".."` or `::runtime`.
+    fn crate_path(&self) -> TokenStream2 {
+        match &self.crate_path {
+            Some(path) => quote!(#path),
+            None => quote!(::runtime),
+        }
+    }
+
+    /// An expression that builds the runtime, panicking with a clear message on failure.
+    pub(crate) fn runtime_expr(&self) -> TokenStream2 {
+        let krate = self.crate_path();
+        match &self.backend {
+            None => quote! {
+                #krate::Runtime::new().expect("failed to start the evloop runtime")
+            },
+            Some(name) => quote! {
+                #krate::Builder::new()
+                    .backend(
+                        <#krate::BackendKind as ::core::str::FromStr>::from_str(#name)
+                            .expect("the event backend named in the attribute is not available"),
+                    )
+                    .build()
+                    .expect("failed to start the evloop runtime")
+            },
+        }
+    }
+}
+
+/// Reads `= "..."` after `name`, or explains what was expected.
+fn string_value(
+    meta: &ParseNestedMeta<'_>,
+    name: &str,
+    example: &str,
+) -> syn::Result<syn::LitStr> {
+    let expected = || format!("`{name}` expects a string literal, as in `{name} = {example}`");
+    let value = meta
+        .value()
+        .map_err(|e| syn::Error::new(e.span(), expected()))?;
+    let expr: syn::Expr = value.parse()?;
+    match expr {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) => Ok(lit),
+        other => Err(syn::Error::new_spanned(other, expected())),
+    }
+}
+
+fn set_once<T>(meta: &ParseNestedMeta<'_>, slot: &mut Option<T>, value: T, name: &str) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(meta.error(format!("`{name}` is set more than once")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn path_to_string(path: &syn::Path) -> String {
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
+}
