@@ -1,0 +1,11 @@
+#[runtime::test(backend = "iocp")]
+async fn unknown_backend() {}
+
+#[runtime::test(backend = poll)]
+async fn not_a_string() {}
+
+#[runtime::test(backend = "poll", backend = "epoll")]
+async fn twice() {}
+
+#[runtime::main(crate = "not a path")]
+async fn main() {}

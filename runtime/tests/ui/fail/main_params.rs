@@ -1,0 +1,4 @@
+#[runtime::main]
+async fn main(argc: i32) {
+    let _ = argc;
+}

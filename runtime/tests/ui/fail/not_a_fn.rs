@@ -1,0 +1,9 @@
+#[runtime::main]
+struct Server;
+
+#[runtime::test]
+mod tests {}
+
+fn main() {
+    let _ = Server;
+}

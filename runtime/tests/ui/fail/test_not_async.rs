@@ -1,0 +1,4 @@
+#[runtime::test]
+fn sync_test() {}
+
+fn main() {}

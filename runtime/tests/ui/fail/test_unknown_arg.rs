@@ -1,0 +1,4 @@
+#[runtime::test(threads = 4)]
+async fn four_threads() {}
+
+fn main() {}
