@@ -249,10 +249,14 @@ impl Reactor {
                 }
                 Err(e) => break Err(e),
             }
-            // Zero events: only a deadline that has truly passed ends the turn.
+            // Zero events: a non-blocking wait (a past deadline, or a notification that
+            // arrived before parking) is done; a blocking one goes on until its deadline.
+            if timeout == Some(Duration::ZERO) {
+                break Ok(());
+            }
             if let Some(d) = deadline {
                 let now = Instant::now();
-                if now >= d || timeout == Some(Duration::ZERO) {
+                if now >= d {
                     break Ok(());
                 }
                 timeout = Some(d - now);

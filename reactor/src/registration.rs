@@ -360,3 +360,53 @@ impl fmt::Debug for Registration {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_event_for_a_stale_token_wakes_nobody() {
+        let mut slab = Slab::default();
+        let old = slab.insert(10);
+        assert!(slab.remove(old).is_some());
+        let new = slab.insert(11);
+        assert_eq!(new.index, old.index);
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        slab.get_mut(new).unwrap().reader = Some(Waker::from(count.clone()));
+        let mut wake = Vec::new();
+        assert!(
+            !slab.dispatch(old.to_u64(), Readiness::READABLE, &mut wake),
+            "stale token ignored"
+        );
+        assert!(wake.is_empty());
+        assert!(slab.get_mut(new).unwrap().readiness.is_empty());
+        assert!(slab.dispatch(new.to_u64(), Readiness::READABLE, &mut wake));
+        assert_eq!(wake.len(), 1);
+        assert!(
+            slab.remove(old).is_none(),
+            "removing a stale token does nothing"
+        );
+        assert_eq!(slab.len(), 1);
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        let t = Token {
+            index: 7,
+            generation: u32::MAX,
+        };
+        assert_eq!(Token::from_u64(t.to_u64()), t);
+        assert_ne!(t.to_u64(), crate::sys::NOTIFY_TOKEN);
+    }
+}
