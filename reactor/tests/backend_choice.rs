@@ -41,8 +41,8 @@ fn backend_choice() {
         );
     }
 
-    // SAFETY (for each set_var/remove_var below): this test binary runs this one test,
-    // on one thread, so nothing reads the environment concurrently.
+    // SAFETY: this test binary runs this one test, on one thread, so nothing reads the
+    // environment concurrently.
     unsafe { std::env::set_var(BACKEND_ENV, "poll") };
     assert_eq!(Reactor::new().unwrap().backend_name(), "poll");
     // The builder overrides the environment.
