@@ -245,9 +245,15 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     let entry = pack(kind.as_raw(), writer.as_raw_fd());
     let slot = LISTENERS
         .iter()
-        .position(|s| s.entry.compare_exchange(EMPTY, entry, SeqCst, SeqCst).is_ok())
+        .position(|s| {
+            s.entry
+                .compare_exchange(EMPTY, entry, SeqCst, SeqCst)
+                .is_ok()
+        })
         .ok_or_else(|| {
-            io::Error::other(format!("too many signal listeners (at most {SLOTS} at once)"))
+            io::Error::other(format!(
+                "too many signal listeners (at most {SLOTS} at once)"
+            ))
         })?;
     Ok(Signal {
         kind,

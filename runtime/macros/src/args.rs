@@ -90,11 +90,7 @@ impl Args {
 }
 
 /// Reads `= "..."` after `name`, or explains what was expected.
-fn string_value(
-    meta: &ParseNestedMeta<'_>,
-    name: &str,
-    example: &str,
-) -> syn::Result<syn::LitStr> {
+fn string_value(meta: &ParseNestedMeta<'_>, name: &str, example: &str) -> syn::Result<syn::LitStr> {
     let expected = || format!("`{name}` expects a string literal, as in `{name} = {example}`");
     let value = meta
         .value()
@@ -109,7 +105,12 @@ fn string_value(
     }
 }
 
-fn set_once<T>(meta: &ParseNestedMeta<'_>, slot: &mut Option<T>, value: T, name: &str) -> syn::Result<()> {
+fn set_once<T>(
+    meta: &ParseNestedMeta<'_>,
+    slot: &mut Option<T>,
+    value: T,
+    name: &str,
+) -> syn::Result<()> {
     if slot.is_some() {
         return Err(meta.error(format!("`{name}` is set more than once")));
     }
