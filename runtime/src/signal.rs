@@ -199,7 +199,12 @@ impl SignalKind {
 /// Each delivery of the signal after the listener was created makes [`recv`] return;
 /// several deliveries before the next `recv` are reported once. Every listener of a
 /// signal sees every delivery. The listener belongs to the reactor of the thread that
-/// created it, so it is `!Send`.
+/// created it, so it is `!Send`:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<runtime::signal::Signal>();
+/// ```
 ///
 /// [`recv`]: Signal::recv
 pub struct Signal {

@@ -1,0 +1,168 @@
+//! Signals delivered to the process reach the listeners created before the delivery.
+//!
+//! Each test uses its own signal number, so tests running at the same time in this
+//! process do not see each other's deliveries. Every listener is created (and with it
+//! the process-wide handler installed) before its signal is raised, so no signal's
+//! default action can end the test process.
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::pin;
+use std::sync::{Arc, Barrier};
+use std::task::Poll;
+use std::thread;
+use std::time::Duration;
+
+use runtime::Runtime;
+use runtime::signal::{Signal, SignalKind, ctrl_c, signal};
+use runtime::time::timeout;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn raise(signum: libc::c_int) {
+    // SAFETY: `raise` has no memory-safety preconditions; each test installs a handler
+    // for `signum` (by creating a listener) before raising it.
+    assert_eq!(unsafe { libc::raise(signum) }, 0);
+}
+
+fn kill_process(signum: libc::c_int) {
+    // SAFETY: `kill` and `getpid` have no memory-safety preconditions; the handler for
+    // `signum` is installed before this is called.
+    assert_eq!(unsafe { libc::kill(libc::getpid(), signum) }, 0);
+}
+
+/// Waits for the listener's next delivery, failing the test after `PATIENCE`.
+async fn next(listener: &mut Signal) {
+    let got = timeout(PATIENCE, listener.recv())
+        .await
+        .expect("the signal was not received in time");
+    assert_eq!(got, Some(()));
+}
+
+/// Whether `fut` is pending when polled once.
+async fn is_pending<F: Future>(fut: F) -> bool {
+    let mut fut = pin!(fut);
+    poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx).is_pending())).await
+}
+
+#[test]
+fn a_raised_signal_is_received() {
+    Runtime::new().unwrap().block_on(async {
+        let mut hangups = signal(SignalKind::hangup()).unwrap();
+        assert_eq!(hangups.kind(), SignalKind::hangup());
+        raise(libc::SIGHUP);
+        next(&mut hangups).await;
+        // And again: the listener keeps working after a delivery.
+        raise(libc::SIGHUP);
+        next(&mut hangups).await;
+    });
+}
+
+#[test]
+fn every_listener_of_a_signal_receives_it() {
+    Runtime::new().unwrap().block_on(async {
+        let mut first = signal(SignalKind::user_defined1()).unwrap();
+        let mut second = signal(SignalKind::user_defined1()).unwrap();
+        raise(libc::SIGUSR1);
+        next(&mut first).await;
+        next(&mut second).await;
+    });
+}
+
+#[test]
+fn a_signal_from_another_thread_wakes_a_blocked_loop() {
+    Runtime::new().unwrap().block_on(async {
+        let mut listener = signal(SignalKind::user_defined2()).unwrap();
+        let sender = thread::spawn(|| {
+            thread::sleep(Duration::from_millis(50));
+            kill_process(libc::SIGUSR2);
+        });
+        // The loop blocks in the reactor until the handler writes to the pipe.
+        next(&mut listener).await;
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn each_loop_thread_gets_the_signal() {
+    const LOOPS: usize = 3;
+    let ready = Arc::new(Barrier::new(LOOPS + 1));
+    let loops: Vec<_> = (0..LOOPS)
+        .map(|_| {
+            let ready = ready.clone();
+            thread::spawn(move || {
+                Runtime::new().unwrap().block_on(async move {
+                    let mut listener = signal(SignalKind::from_raw(libc::SIGWINCH)).unwrap();
+                    ready.wait();
+                    next(&mut listener).await;
+                })
+            })
+        })
+        .collect();
+    ready.wait();
+    kill_process(libc::SIGWINCH);
+    for l in loops {
+        l.join().unwrap();
+    }
+}
+
+#[test]
+fn deliveries_between_two_polls_are_reported_once() {
+    Runtime::new().unwrap().block_on(async {
+        let mut listener = signal(SignalKind::from_raw(libc::SIGURG)).unwrap();
+        assert!(is_pending(listener.recv()).await, "nothing delivered yet");
+        for _ in 0..3 {
+            raise(libc::SIGURG);
+        }
+        next(&mut listener).await;
+        assert!(is_pending(listener.recv()).await, "the burst was drained");
+    });
+}
+
+#[test]
+fn dropping_a_listener_leaves_the_others_working() {
+    Runtime::new().unwrap().block_on(async {
+        let sig = SignalKind::from_raw(libc::SIGVTALRM);
+        let mut kept = signal(sig).unwrap();
+        for _ in 0..300 {
+            let dropped = signal(sig).unwrap();
+            raise(libc::SIGVTALRM);
+            drop(dropped);
+            raise(libc::SIGVTALRM);
+        }
+        next(&mut kept).await;
+        // Slots are reused: far more listeners than the table holds came and went.
+        let mut again = signal(sig).unwrap();
+        raise(libc::SIGVTALRM);
+        next(&mut again).await;
+    });
+}
+
+#[test]
+fn ctrl_c_resolves_on_sigint() {
+    Runtime::new().unwrap().block_on(async {
+        // Polling once creates the listener, so the SIGINT below is caught, not fatal.
+        let mut ctrl_c = pin!(ctrl_c());
+        assert!(is_pending(ctrl_c.as_mut()).await);
+        raise(libc::SIGINT);
+        timeout(PATIENCE, ctrl_c)
+            .await
+            .expect("ctrl_c did not resolve in time")
+            .unwrap();
+    });
+}
+
+#[test]
+fn uncatchable_signals_are_refused() {
+    Runtime::new().unwrap().block_on(async {
+        for signum in [libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, 0, -1] {
+            let err = signal(SignalKind::from_raw(signum)).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "signal {signum}");
+        }
+    });
+}
+
+#[test]
+fn a_listener_needs_a_runtime() {
+    assert!(signal(SignalKind::hangup()).is_err());
+}
