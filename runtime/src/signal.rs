@@ -76,14 +76,17 @@ struct Slot {
     busy: AtomicUsize,
 }
 
-#[allow(clippy::declare_interior_mutable_const)] // Only used to initialise `LISTENERS`.
-const FREE_SLOT: Slot = Slot {
-    entry: AtomicU64::new(EMPTY),
-    busy: AtomicUsize::new(0),
-};
+impl Slot {
+    const fn free() -> Slot {
+        Slot {
+            entry: AtomicU64::new(EMPTY),
+            busy: AtomicUsize::new(0),
+        }
+    }
+}
 
 /// Every listener of every signal in the process.
-static LISTENERS: [Slot; SLOTS] = [FREE_SLOT; SLOTS];
+static LISTENERS: [Slot; SLOTS] = [const { Slot::free() }; SLOTS];
 
 /// Signal numbers whose handler is installed: bit `n` for signal `n`.
 static INSTALLED: Mutex<u128> = Mutex::new(0);

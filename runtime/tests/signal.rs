@@ -166,3 +166,30 @@ fn uncatchable_signals_are_refused() {
 fn a_listener_needs_a_runtime() {
     assert!(signal(SignalKind::hangup()).is_err());
 }
+
+#[test]
+fn listeners_come_and_go_during_a_signal_storm() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    Runtime::new().unwrap().block_on(async {
+        let sig = SignalKind::from_raw(libc::SIGPROF);
+        let mut kept = signal(sig).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let storm = thread::spawn({
+            let stop = stop.clone();
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    kill_process(libc::SIGPROF);
+                    thread::yield_now();
+                }
+            }
+        });
+        // Each drop races with handlers writing to the listener's pipe.
+        for _ in 0..2000 {
+            drop(signal(sig).unwrap());
+        }
+        stop.store(true, Ordering::Relaxed);
+        storm.join().unwrap();
+        next(&mut kept).await;
+    });
+}
