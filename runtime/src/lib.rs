@@ -1,1 +1,57 @@
-//! The runtime crate: the loop and the tasks (filled in by its issue).
+//! evloop's runtime: a single-threaded loop that runs futures, I/O and timers.
+//!
+//! This is libevent's `event_base_loop` with futures in the active queue. A [`Runtime`]
+//! owns a [`reactor::Reactor`], a timer heap and a run queue of tasks, all on one thread.
+//! [`Runtime::block_on`] runs the loop:
+//!
+//! 1. poll the `block_on` future if it was woken, and return when it is ready;
+//! 2. run up to [`Builder::event_interval`] ready tasks from the local queue (FIFO);
+//! 3. move the wakes from other threads into the local queue;
+//! 4. wait for I/O until the next timer deadline, or not at all if tasks are ready;
+//! 5. fire the expired timers, and go to 1.
+//!
+//! [`spawn`] takes any `'static` future, `Send` or not: tasks never leave their thread, so
+//! a wake on that thread costs no atomic operation, lock or syscall. A wake from another
+//! thread goes through a locked queue and the reactor's [`Notifier`](reactor::Notifier).
+//! Each task poll gets a fresh cooperative I/O budget ([`reactor::budget`]), so a busy
+//! task cannot starve the others or the reactor.
+//!
+//! To use several cores, run one loop per core with [`Builder::threads`] and
+//! [`Builder::run`].
+//!
+//! ```
+//! use std::rc::Rc;
+//!
+//! let rt = runtime::Runtime::new()?;
+//! let shared = Rc::new(5); // not Send: fine, everything runs on this thread
+//! let out = rt.block_on(async move {
+//!     let s = shared.clone();
+//!     let task = runtime::spawn(async move { *s * 2 });
+//!     runtime::yield_now().await;
+//!     task.await.unwrap() + *shared
+//! });
+//! assert_eq!(out, 15);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod blocking;
+mod builder;
+mod error;
+mod per_core;
+mod runtime;
+pub mod signal;
+mod task;
+mod timer_shim;
+mod yield_now;
+
+pub use blocking::spawn_blocking;
+pub use builder::{
+    Builder, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_EVENT_INTERVAL, DEFAULT_MAX_BLOCKING_THREADS,
+};
+pub use error::JoinError;
+pub use per_core::{LoopError, run_per_core};
+pub use reactor::BackendKind;
+pub use runtime::{Runtime, loop_index, spawn};
+pub use runtime_macros::{main, test};
+pub use task::JoinHandle;
+pub use yield_now::{YieldNow, yield_now};

@@ -1,0 +1,111 @@
+//! `Builder`: how a runtime is configured.
+
+use std::io;
+use std::time::Duration;
+
+use reactor::BackendKind;
+
+use crate::runtime::Runtime;
+
+/// How many ready tasks run between two reactor turns unless configured otherwise
+/// (tokio's figure).
+pub const DEFAULT_EVENT_INTERVAL: u32 = 61;
+
+/// The most threads the blocking pool starts unless configured otherwise.
+pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 64;
+
+/// How long an idle blocking-pool thread waits for work before it exits, unless
+/// configured otherwise.
+pub const DEFAULT_BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Configures and builds a [`Runtime`], or N of them with [`threads`](Builder::threads).
+///
+/// ```
+/// let rt = runtime::Builder::new().event_interval(32).budget(64).build()?;
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    pub(crate) backend: Option<BackendKind>,
+    pub(crate) event_interval: u32,
+    pub(crate) budget: u32,
+    pub(crate) threads: usize,
+    pub(crate) pin_threads: bool,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) blocking_keep_alive: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// The defaults: the best backend (or `EVLOOP_BACKEND`), an event interval of
+    /// [`DEFAULT_EVENT_INTERVAL`], a budget of [`reactor::budget::DEFAULT_BUDGET`], one
+    /// thread.
+    pub fn new() -> Builder {
+        Builder {
+            backend: None,
+            event_interval: DEFAULT_EVENT_INTERVAL,
+            budget: reactor::budget::DEFAULT_BUDGET,
+            threads: 1,
+            pin_threads: true,
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
+        }
+    }
+
+    /// Uses this reactor backend instead of the default choice.
+    pub fn backend(mut self, kind: BackendKind) -> Builder {
+        self.backend = Some(kind);
+        self
+    }
+
+    /// How many ready tasks run between two reactor turns (at least 1). Lower favours
+    /// I/O latency, higher favours task throughput.
+    pub fn event_interval(mut self, n: u32) -> Builder {
+        self.event_interval = n.max(1);
+        self
+    }
+
+    /// How many I/O operations one task poll may do before they return `Pending` (see
+    /// [`reactor::budget`]). At least 1.
+    pub fn budget(mut self, n: u32) -> Builder {
+        self.budget = n.max(1);
+        self
+    }
+
+    /// How many loops [`run`](Builder::run) starts, one per thread (at least 1).
+    pub fn threads(mut self, n: usize) -> Builder {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Whether [`run`](Builder::run) pins loop `i` to a core (`i` modulo the cores this
+    /// process may use). On by default; pinning is skipped where the OS has no call for it.
+    pub fn pin_threads(mut self, pin: bool) -> Builder {
+        self.pin_threads = pin;
+        self
+    }
+
+    /// The most threads the blocking pool may run at once (at least 1).
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.max_blocking_threads = n.max(1);
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it exits.
+    pub fn blocking_keep_alive(mut self, idle: Duration) -> Builder {
+        self.blocking_keep_alive = idle;
+        self
+    }
+
+    /// Builds a runtime on the calling thread. Fails if the reactor cannot be opened
+    /// (for example an unavailable backend).
+    pub fn build(&self) -> io::Result<Runtime> {
+        Runtime::from_builder(self)
+    }
+}

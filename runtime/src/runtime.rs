@@ -1,0 +1,276 @@
+//! `Runtime`: the loop (`block_on`) and the thread's current runtime.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+use reactor::{Notifier, Reactor};
+
+use crate::blocking::Pool;
+use crate::builder::Builder;
+use crate::task::{JoinHandle, Scheduler, thread_id};
+use crate::timer_shim as timer;
+
+/// What one runtime owns. Field order is drop order: tasks first, the reactor last.
+pub(crate) struct Inner {
+    pub(crate) scheduler: Scheduler,
+    pub(crate) blocking: Pool,
+    timers: timer::Handle,
+    reactor: Reactor,
+    event_interval: u32,
+    budget: u32,
+    owner: u64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Futures may deregister fds or cancel sleeps as they drop: keep both current.
+        let _reactor = self.reactor.handle().enter();
+        let _timers = self.timers.enter();
+        self.scheduler.shutdown();
+        self.blocking.shutdown();
+    }
+}
+
+thread_local! {
+    /// The runtime whose `block_on` runs on this thread.
+    static CURRENT: RefCell<Option<Rc<Inner>>> = const { RefCell::new(None) };
+    /// Which loop of `Builder::run` this thread runs.
+    pub(crate) static LOOP_INDEX: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+const NO_RUNTIME: &str = "there is no evloop runtime on this thread: call `runtime::spawn` \
+    (and `spawn_blocking`) inside `Runtime::block_on`, `#[runtime::main]` or \
+    `#[runtime::test]`, or use `Runtime::spawn` on a runtime you hold";
+
+const NESTED: &str = "cannot start a runtime from within a runtime: `block_on` was called \
+    while another `block_on` runs on this thread. `.await` the future instead, or spawn it \
+    with `runtime::spawn`";
+
+/// Runs `f` with the current runtime.
+///
+/// # Panics
+///
+/// Outside `block_on`, with a message that says where to call it.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Inner) -> R) -> R {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(inner) => f(inner),
+        None => panic!("{NO_RUNTIME}"),
+    })
+}
+
+/// Makes `inner` the thread's current runtime until dropped.
+struct CurrentGuard;
+
+impl CurrentGuard {
+    fn enter(inner: &Rc<Inner>) -> CurrentGuard {
+        CURRENT.with(|c| {
+            let mut current = c.borrow_mut();
+            if current.is_some() {
+                drop(current);
+                panic!("{NESTED}");
+            }
+            *current = Some(inner.clone());
+        });
+        CurrentGuard
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        let _inner = CURRENT.with(|c| c.borrow_mut().take());
+        reactor::budget::set_unconstrained();
+    }
+}
+
+/// The waker of the `block_on` future: a flag, plus a notification from other threads.
+struct MainWaker {
+    woken: AtomicBool,
+    owner: u64,
+    notifier: Notifier,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if thread_id() != self.owner {
+            self.notifier.notify();
+        }
+    }
+}
+
+/// A single-threaded runtime: a reactor, a timer heap and a queue of tasks, driven by
+/// [`block_on`](Runtime::block_on) on the thread that created it.
+///
+/// Dropping it drops every task's future on this thread (cancelling them), then the
+/// timers and the reactor, which closes every registration.
+///
+/// ```
+/// let rt = runtime::Runtime::new()?;
+/// let answer = rt.block_on(async {
+///     let task = runtime::spawn(async { 40 });
+///     task.await.unwrap() + 2
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    inner: Rc<Inner>,
+}
+
+impl Runtime {
+    /// A runtime with the default [`Builder`] settings.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A builder for the settings.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn from_builder(b: &Builder) -> io::Result<Runtime> {
+        let mut rb = Reactor::builder();
+        if let Some(kind) = b.backend {
+            rb = rb.backend(kind);
+        }
+        let reactor = rb.build()?;
+        Ok(Runtime {
+            inner: Rc::new(Inner {
+                scheduler: Scheduler::new(reactor.notifier()),
+                blocking: Pool::new(b.max_blocking_threads, b.blocking_keep_alive),
+                timers: timer::Handle::new(),
+                reactor,
+                event_interval: b.event_interval,
+                budget: b.budget,
+                owner: thread_id(),
+            }),
+        })
+    }
+
+    /// Spawns a task on this runtime. It starts running at the next `block_on`.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.inner.scheduler.spawn(future)
+    }
+
+    /// The reactor backend in use (`epoll`, `kqueue` or `poll`).
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.reactor.backend_name()
+    }
+
+    /// How many reactor turns the loop has made: a measure of wakeups, for tests and
+    /// diagnostics.
+    pub fn turns(&self) -> u64 {
+        self.inner.reactor.turns()
+    }
+
+    /// How many spawned tasks have not finished.
+    pub fn live_tasks(&self) -> usize {
+        self.inner.scheduler.live_tasks()
+    }
+
+    /// Runs `future` to completion on this thread, running the spawned tasks, the I/O
+    /// and the timers meanwhile. Returns its output. A panic in `future` propagates.
+    ///
+    /// # Panics
+    ///
+    /// When called inside another `block_on` (nested), or if the reactor fails.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let inner = &*self.inner;
+        assert_eq!(
+            inner.owner,
+            thread_id(),
+            "`Runtime::block_on` must run on the thread that created the runtime"
+        );
+        let _current = CurrentGuard::enter(&self.inner);
+        let _reactor = inner.reactor.handle().enter();
+        let _timers = inner.timers.enter();
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            owner: inner.owner,
+            notifier: inner.reactor.notifier(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        let sched = &inner.scheduler;
+        let handle = inner.reactor.handle();
+        loop {
+            if main.woken.swap(false, Ordering::Acquire) {
+                reactor::budget::refill(inner.budget);
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
+            }
+            for _ in 0..inner.event_interval {
+                if !sched.run_one(inner.budget) {
+                    break;
+                }
+            }
+            sched.drain_remote();
+            let ready = sched.has_ready() || main.woken.load(Ordering::Relaxed);
+            // With nothing registered, a non-blocking turn cannot find anything.
+            if !ready || handle.registrations() != 0 {
+                let deadline = if ready {
+                    Some(Instant::now())
+                } else {
+                    inner.timers.next_deadline()
+                };
+                if let Err(e) = inner.reactor.turn(deadline) {
+                    panic!("evloop: the reactor's wait failed: {e}");
+                }
+            }
+            if let Some(next) = inner.timers.next_deadline() {
+                let now = Instant::now();
+                if next <= now {
+                    inner.timers.fire_expired(now);
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("backend", &self.backend_name())
+            .field("live_tasks", &self.live_tasks())
+            .finish()
+    }
+}
+
+/// Spawns a task on the current runtime and returns its [`JoinHandle`]. The future need
+/// not be `Send`: it runs on this thread.
+///
+/// # Panics
+///
+/// Outside a runtime: call it inside `Runtime::block_on`, `#[runtime::main]` or
+/// `#[runtime::test]` (or use [`Runtime::spawn`]).
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    with_current(|inner| inner.scheduler.spawn(future))
+}
+
+/// Which loop of [`Builder::run`] runs on this thread (`0..n`), or `None` on a thread
+/// that [`Builder::run`] did not start.
+pub fn loop_index() -> Option<usize> {
+    LOOP_INDEX.with(Cell::get)
+}

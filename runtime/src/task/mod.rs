@@ -1,0 +1,85 @@
+//! Tasks: one allocation per spawned future, and the queues that schedule them.
+//!
+//! This module holds every `unsafe` block of the executor. The rest of the crate uses
+//! the safe facade: [`Scheduler`] (spawn, run, shutdown) and [`JoinHandle`].
+//!
+//! # Layout
+//!
+//! A task is one heap allocation, a `#[repr(C)]` `TaskCell<F>`: a non-generic
+//! [`Header`] first, then the `Stage`: `Running(F)` while the future lives, then
+//! `Finished(Result<F::Output, JoinError>)` once it is done and a [`JoinHandle`] wants the
+//! output, then `Consumed`. The generic operations (poll, drop the future, take the output,
+//! free) are reached through a static `TaskVTable`, so everything else is written once.
+//!
+//! # Who touches what
+//!
+//! | field                              | threads                 | how                     |
+//! |------------------------------------|-------------------------|-------------------------|
+//! | `refs`                             | any (wakers)            | `AtomicUsize`           |
+//! | `owner`, `local`, `remote`, `vtable` | any, read only        | immutable after spawn   |
+//! | `state`, `prev`/`next`, `join_waker`, the stage | the owner thread only | `Cell`/`UnsafeCell` |
+//!
+//! The owner thread is the thread that created the runtime; `owner` holds its
+//! [`thread_id`]. A waker compares it with the calling thread's id: on the owner thread it
+//! may touch the owner-only fields; elsewhere it touches only `refs` and `remote`.
+//!
+//! # State (`Header::state`, owner thread only)
+//!
+//! | bit             | set when                               | cleared when                  |
+//! |-----------------|----------------------------------------|-------------------------------|
+//! | `SCHEDULED`     | pushed onto the local run queue         | popped from it                |
+//! | `RUNNING`       | being polled, or its future being dropped | the poll or the drop ends  |
+//! | `COMPLETE`      | the future is gone (output stored or dropped) | never                  |
+//! | `CANCELLED`     | `abort` during `RUNNING`               | at completion                 |
+//! | `JOIN_INTEREST` | spawn (a `JoinHandle` exists)          | the `JoinHandle` is dropped   |
+//!
+//! A local wake of a task that is neither `SCHEDULED` nor `COMPLETE` sets `SCHEDULED` and
+//! pushes it onto the local queue: no atomic, no lock, no syscall. A wake from another
+//! thread cannot read `state`: it pushes a counted reference onto the remote queue (a
+//! mutex) and rings the reactor's notifier; the loop later moves it to the local queue if
+//! it is neither scheduled nor complete, and drops the reference.
+//!
+//! # References (`Header::refs`)
+//!
+//! One reference each for: the `JoinHandle`; every `Waker`; every remote-queue entry; and
+//! the executor's *live* reference, held while the task is not `COMPLETE` or is still in
+//! the local queue (entries of the local queue are not counted on their own). The live
+//! reference is released by whichever comes last: completion or the pop of a stale queue
+//! entry. So an incomplete task is never freed, and the local queue never dangles.
+//!
+//! Completion (output, panic, abort, or shutdown) always happens on the owner thread and
+//! drops the future there; the output is dropped there too, by the `JoinHandle` or at
+//! completion when there is none. Only the bare allocation (header and a `Consumed`
+//! stage) may be freed by the last reference on another thread.
+//!
+//! Shutdown (dropping the runtime) completes every live task as cancelled, empties the
+//! local queue and closes the remote queue: a remote wake then just drops its reference,
+//! and a local wake sees `COMPLETE` and does nothing. A waker that outlives the runtime is
+//! therefore harmless.
+
+mod join;
+mod raw;
+
+pub use join::JoinHandle;
+pub(crate) use raw::Scheduler;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+thread_local! {
+    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
+}
+
+static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A cheap, never-reused id of the calling thread (0 is never returned).
+pub(crate) fn thread_id() -> u64 {
+    THREAD_ID.with(|id| match id.get() {
+        0 => {
+            let fresh = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+            id.set(fresh);
+            fresh
+        }
+        known => known,
+    })
+}

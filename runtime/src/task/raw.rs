@@ -1,0 +1,621 @@
+//! The task allocation, its wakers and the run queues (see the protocol in `task/mod.rs`).
+
+use std::cell::{Cell, UnsafeCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use reactor::Notifier;
+
+use super::join::JoinHandle;
+use super::thread_id;
+use crate::error::JoinError;
+
+pub(super) const SCHEDULED: u8 = 1;
+pub(super) const RUNNING: u8 = 2;
+pub(super) const COMPLETE: u8 = 4;
+pub(super) const CANCELLED: u8 = 8;
+pub(super) const JOIN_INTEREST: u8 = 16;
+
+/// The non-generic head of every task allocation.
+pub(super) struct Header {
+    /// Counted references (see "References" in the module docs). Any thread.
+    refs: AtomicUsize,
+    /// The state bits. Owner thread only.
+    pub(super) state: Cell<u8>,
+    /// The generic operations of this task's `TaskCell<F>`.
+    pub(super) vtable: &'static TaskVTable,
+    /// The [`thread_id`] of the owner thread. Immutable.
+    owner: u64,
+    /// The owner's run queue and task list. Invariant: valid while the task is not
+    /// `COMPLETE` (shutdown completes every task before the `Local` is freed).
+    local: NonNull<Local>,
+    /// The remote queue. Immutable; any thread.
+    remote: Arc<Remote>,
+    /// Links of the owner's list of live tasks. Owner thread only.
+    prev: Cell<Option<NonNull<Header>>>,
+    next: Cell<Option<NonNull<Header>>>,
+    /// The waker of the task awaiting the `JoinHandle`. Owner thread only.
+    pub(super) join_waker: UnsafeCell<Option<Waker>>,
+}
+
+/// The generic operations of a task, one static table per future type.
+pub(super) struct TaskVTable {
+    /// Polls the future. On `Ready` or a panic, drops the future and stores or drops the
+    /// output, and returns true. Requires `Running` and the owner thread.
+    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> bool,
+    /// Drops the future and records `JoinError::Cancelled`. Same requirements.
+    cancel: unsafe fn(NonNull<Header>),
+    /// Moves a `Finished` output into `*dst` (a `Poll<Result<T, JoinError>>`).
+    pub(super) take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops a `Finished` output, if any. Owner thread only.
+    pub(super) drop_output: unsafe fn(NonNull<Header>),
+    /// Frees the allocation. Requires a `Consumed` stage and no reference left.
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+#[repr(C)]
+struct TaskCell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+impl<F: Future + 'static> TaskCell<F> {
+    const VTABLE: TaskVTable = TaskVTable {
+        poll: poll_future::<F>,
+        cancel: cancel_future::<F>,
+        take_output: take_output::<F>,
+        drop_output: drop_output::<F>,
+        dealloc: dealloc::<F>,
+    };
+}
+
+/// The stage of the task at `ptr`.
+///
+/// # Safety
+///
+/// `ptr` heads a live `TaskCell<F>`.
+unsafe fn stage<F: Future>(ptr: NonNull<Header>) -> *mut Stage<F> {
+    let cell = ptr.cast::<TaskCell<F>>().as_ptr();
+    // SAFETY: the caller guarantees `cell` is a live TaskCell<F>; `Header` is its first
+    // field (`repr(C)`), so the cast is the allocation's own type.
+    unsafe { (*cell).stage.get() }
+}
+
+unsafe fn poll_future<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
+    // SAFETY: the vtable of a TaskCell<F> is only called with its own header.
+    let stage = unsafe { stage::<F>(ptr) };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller (run) holds the owner thread and `Running`, so no other
+        // reference to the stage exists.
+        let Stage::Running(fut) = (unsafe { &mut *stage }) else {
+            unreachable!("a task is polled only while its future is running")
+        };
+        // SAFETY: the future never moves inside its allocation until it is dropped in
+        // place (`finish`), which is what `Pin` asks.
+        unsafe { Pin::new_unchecked(fut) }.poll(cx)
+    }));
+    let output = match result {
+        Ok(Poll::Pending) => return false,
+        Ok(Poll::Ready(value)) => Ok(value),
+        Err(payload) if payload.is::<crate::blocking::Cancelled>() => Err(JoinError::Cancelled),
+        Err(payload) => Err(JoinError::Panic(payload)),
+    };
+    // SAFETY: same task, owner thread, future running.
+    unsafe { finish::<F>(ptr, output) };
+    true
+}
+
+unsafe fn cancel_future<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: forwarded from the caller: own header, owner thread, future running.
+    unsafe { finish::<F>(ptr, Err(JoinError::Cancelled)) }
+}
+
+/// Drops the future in place, then stores the output for the `JoinHandle`, or drops it
+/// when there is none.
+///
+/// # Safety
+///
+/// `ptr` heads a `TaskCell<F>` whose stage is `Running`, on the owner thread, and no
+/// reference to the stage is alive.
+unsafe fn finish<F: Future>(ptr: NonNull<Header>, output: Result<F::Output, JoinError>) {
+    // SAFETY: see the function's contract.
+    let stage = unsafe { stage::<F>(ptr) };
+    // SAFETY: the stage is `Running` and owned by this allocation: dropping it in place
+    // ends the pinned future; a panic in its Drop still leaves it dropped.
+    let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { ptr::drop_in_place(stage) }));
+    // SAFETY: the old value was dropped just above; writing does not drop it again.
+    unsafe { ptr::write(stage, Stage::Consumed) };
+    let output = match (output, dropped) {
+        (Ok(_), Err(payload)) => Err(JoinError::Panic(payload)),
+        (output, _) => output,
+    };
+    // SAFETY: `ptr` is live (the executor's live reference) and we are on the owner thread.
+    let header = unsafe { ptr.as_ref() };
+    if header.state.get() & JOIN_INTEREST != 0 {
+        // SAFETY: the stage is `Consumed` (nothing to drop) and not borrowed.
+        unsafe { ptr::write(stage, Stage::Finished(output)) };
+    } else {
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(output)));
+    }
+}
+
+unsafe fn take_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
+    // SAFETY: own header; the JoinHandle calls this on the owner thread after COMPLETE,
+    // when nothing else borrows the stage.
+    let stage = unsafe { &mut *stage::<F>(ptr) };
+    match std::mem::replace(stage, Stage::Consumed) {
+        Stage::Finished(output) => {
+            let dst = dst.cast::<Poll<Result<F::Output, JoinError>>>();
+            // SAFETY: the JoinHandle<F::Output> passes a valid, initialised slot of
+            // exactly this type; assignment drops its previous (Pending) value.
+            unsafe { *dst = Poll::Ready(output) };
+        }
+        _ => panic!("a `JoinHandle` was polled after it returned its output"),
+    }
+}
+
+unsafe fn drop_output<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: own header; owner thread; the stage is not borrowed (see the caller).
+    let stage = unsafe { &mut *stage::<F>(ptr) };
+    if let Stage::Finished(_) = stage {
+        *stage = Stage::Consumed;
+    }
+}
+
+unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the last reference is gone, so nothing else can reach the allocation, which
+    // was made by `Box::new` in `Scheduler::spawn` with this very type. Its stage is
+    // `Consumed` (module docs), so freeing drops no future or output here.
+    drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) });
+}
+
+/// Takes a counted reference.
+fn retain(header: &Header) {
+    if header.refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+        std::process::abort();
+    }
+}
+
+/// Drops a counted reference; frees the task when it was the last.
+///
+/// # Safety
+///
+/// The caller owns one counted reference to the live task at `ptr` and gives it up.
+unsafe fn release(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the header alive until the decrement.
+    let header = unsafe { ptr.as_ref() };
+    if header.refs.fetch_sub(1, Ordering::Release) == 1 {
+        fence(Ordering::Acquire);
+        let dealloc = header.vtable.dealloc;
+        // SAFETY: that was the last reference; every other access happened before this
+        // point (Release/Acquire), and the stage is `Consumed` (module docs).
+        unsafe { dealloc(ptr) };
+    }
+}
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
+    RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE)
+}
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: a task waker's data is a live header; the waker holds a reference.
+    let header = unsafe { &*data.cast::<Header>() };
+    retain(header);
+    // SAFETY: `data` is non-null: it came from a NonNull header.
+    raw_waker(unsafe { NonNull::new_unchecked(data.cast_mut().cast()) })
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    // SAFETY: as in `waker_clone`; the waker's reference is handed over.
+    let ptr = unsafe { NonNull::new_unchecked(data.cast_mut().cast::<Header>()) };
+    // SAFETY: we own the waker's reference.
+    unsafe { wake(ptr, true) }
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    // SAFETY: as in `waker_clone`.
+    let ptr = unsafe { NonNull::new_unchecked(data.cast_mut().cast::<Header>()) };
+    // SAFETY: the borrowed waker keeps a reference alive for the call.
+    unsafe { wake(ptr, false) }
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: as in `waker_clone`; the waker's reference is given up.
+    unsafe { release(NonNull::new_unchecked(data.cast_mut().cast::<Header>())) }
+}
+
+/// Schedules the task. `owned`: the caller gives up one counted reference.
+///
+/// # Safety
+///
+/// The caller holds a counted reference to the task at `ptr` (owned or borrowed).
+unsafe fn wake(ptr: NonNull<Header>, owned: bool) {
+    // SAFETY: the caller's reference keeps the header alive.
+    let header = unsafe { ptr.as_ref() };
+    if header.owner == thread_id() {
+        // SAFETY: on the owner thread the owner-only fields may be touched.
+        unsafe { wake_local(ptr) };
+        if owned {
+            // SAFETY: the caller's reference, given up.
+            unsafe { release(ptr) };
+        }
+        return;
+    }
+    if !owned {
+        retain(header);
+    }
+    let remote = &*header.remote;
+    let mut queue = remote.queue.lock().unwrap_or_else(PoisonError::into_inner);
+    if queue.closed {
+        drop(queue);
+        // SAFETY: the reference taken or handed over above; the guard is gone, so a free
+        // of the task (and maybe of `remote`) cannot pull the lock from under it.
+        unsafe { release(ptr) };
+        return;
+    }
+    queue.tasks.push(TaskRef(ptr));
+    remote.pending.store(true, Ordering::Release);
+    // Notify under the lock: the queue's reference keeps `remote` alive until it drops.
+    remote.notifier.notify();
+}
+
+/// Pushes the task onto its local queue unless it is already there or complete.
+///
+/// # Safety
+///
+/// On the owner thread of the live task at `ptr`.
+unsafe fn wake_local(ptr: NonNull<Header>) {
+    // SAFETY: the caller guarantees a live task and the owner thread.
+    let header = unsafe { ptr.as_ref() };
+    let state = header.state.get();
+    if state & (SCHEDULED | COMPLETE) != 0 {
+        return;
+    }
+    header.state.set(state | SCHEDULED);
+    // SAFETY: the task is not COMPLETE, so its `Local` is alive (invariant on `local`).
+    unsafe { header.local.as_ref() }.push(ptr);
+}
+
+/// A counted reference in the remote queue.
+struct TaskRef(NonNull<Header>);
+
+// SAFETY: a TaskRef only carries a counted reference between threads; the receiving
+// owner thread is the only one that touches the owner-only fields through it.
+unsafe impl Send for TaskRef {}
+
+struct RemoteQueue {
+    tasks: Vec<TaskRef>,
+    closed: bool,
+}
+
+/// The part of the scheduler other threads reach: the remote queue and the notifier.
+pub(super) struct Remote {
+    queue: Mutex<RemoteQueue>,
+    /// Set when `tasks` may be non-empty, so the loop skips the lock otherwise.
+    pending: AtomicBool,
+    notifier: Notifier,
+}
+
+/// The owner thread's run queue (FIFO) and its list of live tasks.
+pub(super) struct Local {
+    /// Owner thread only; no reference into it outlives a push or pop.
+    queue: UnsafeCell<VecDeque<NonNull<Header>>>,
+    /// Head of the intrusive list of tasks that are not `COMPLETE`.
+    head: Cell<Option<NonNull<Header>>>,
+    live: Cell<usize>,
+}
+
+impl Local {
+    fn push(&self, ptr: NonNull<Header>) {
+        // SAFETY: `Local` is !Sync and reached only on the owner thread; no reference into
+        // the queue is held across this call (field invariant).
+        unsafe { (*self.queue.get()).push_back(ptr) }
+    }
+
+    fn pop(&self) -> Option<NonNull<Header>> {
+        // SAFETY: as in `push`.
+        unsafe { (*self.queue.get()).pop_front() }
+    }
+
+    fn len(&self) -> usize {
+        // SAFETY: as in `push`.
+        unsafe { (*self.queue.get()).len() }
+    }
+
+    fn link(&self, ptr: NonNull<Header>) {
+        // SAFETY: live, incomplete task of this list, owner thread.
+        let header = unsafe { ptr.as_ref() };
+        header.next.set(self.head.get());
+        if let Some(old) = self.head.get() {
+            // SAFETY: list members are live (they hold the live reference).
+            unsafe { old.as_ref() }.prev.set(Some(ptr));
+        }
+        self.head.set(Some(ptr));
+        self.live.set(self.live.get() + 1);
+    }
+
+    fn unlink(&self, ptr: NonNull<Header>) {
+        // SAFETY: `ptr` is a member of this list, so it and its neighbours are live.
+        let header = unsafe { ptr.as_ref() };
+        let (prev, next) = (header.prev.take(), header.next.take());
+        match prev {
+            // SAFETY: a live list member (see above).
+            Some(p) => unsafe { p.as_ref() }.next.set(next),
+            None => self.head.set(next),
+        }
+        if let Some(n) = next {
+            // SAFETY: a live list member (see above).
+            unsafe { n.as_ref() }.prev.set(prev);
+        }
+        self.live.set(self.live.get() - 1);
+    }
+}
+
+/// Marks the task complete, unlinks it, wakes its joiner and drops the live reference
+/// unless a queue entry still needs it.
+///
+/// # Safety
+///
+/// Owner thread; the task's future was just dropped by `poll` or `cancel`.
+unsafe fn complete(ptr: NonNull<Header>) {
+    // SAFETY: the live reference is still held.
+    let header = unsafe { ptr.as_ref() };
+    header
+        .state
+        .set((header.state.get() & !(RUNNING | CANCELLED)) | COMPLETE);
+    // SAFETY: not yet released: the task was incomplete until now, so `local` is valid.
+    unsafe { header.local.as_ref() }.unlink(ptr);
+    // SAFETY: owner-only field; no borrow of it is alive.
+    let joiner = unsafe { (*header.join_waker.get()).take() };
+    if let Some(waker) = joiner {
+        waker.wake();
+    }
+    if header.state.get() & SCHEDULED == 0 {
+        // SAFETY: the live reference, released once (COMPLETE and not queued).
+        unsafe { release(ptr) };
+    }
+}
+
+/// Cancels the task now, or after its poll when it is running. Owner thread only.
+///
+/// # Safety
+///
+/// The caller holds a counted reference to the task at `ptr`, on its owner thread.
+pub(super) unsafe fn abort(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps it alive.
+    let header = unsafe { ptr.as_ref() };
+    let state = header.state.get();
+    if state & COMPLETE != 0 {
+        return;
+    }
+    if state & RUNNING != 0 {
+        header.state.set(state | CANCELLED);
+        return;
+    }
+    header.state.set(state | RUNNING);
+    // SAFETY: incomplete and not running: the future is `Running` and unborrowed.
+    unsafe { (header.vtable.cancel)(ptr) };
+    // SAFETY: the future was just dropped, on the owner thread.
+    unsafe { complete(ptr) };
+}
+
+/// Drops a counted reference held by a `JoinHandle`.
+///
+/// # Safety
+///
+/// The caller owns that reference.
+pub(super) unsafe fn release_handle(ptr: NonNull<Header>) {
+    // SAFETY: forwarded.
+    unsafe { release(ptr) }
+}
+
+/// Polls a task popped from the local queue.
+///
+/// # Safety
+///
+/// `ptr` was just popped from its owner's local queue, on the owner thread.
+unsafe fn run(ptr: NonNull<Header>, budget: u32) {
+    // SAFETY: the live reference covers a queued task.
+    let header = unsafe { ptr.as_ref() };
+    let state = header.state.get() & !SCHEDULED;
+    if state & COMPLETE != 0 {
+        header.state.set(state);
+        // SAFETY: the live reference, kept for this stale entry (see `complete`).
+        unsafe { release(ptr) };
+        return;
+    }
+    header.state.set(state | RUNNING);
+    reactor::budget::refill(budget);
+    // The live reference keeps the task alive for the whole poll: the waker borrows it.
+    // SAFETY: the vtable upholds the RawWaker contract for task headers.
+    let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(ptr)) });
+    let mut cx = Context::from_waker(&waker);
+    // SAFETY: owner thread, RUNNING set, the future is `Running` and unborrowed.
+    let mut done = unsafe { (header.vtable.poll)(ptr, &mut cx) };
+    if !done && header.state.get() & CANCELLED != 0 {
+        // SAFETY: as above: the poll ended, the future is `Running` and unborrowed.
+        unsafe { (header.vtable.cancel)(ptr) };
+        done = true;
+    }
+    if done {
+        // SAFETY: the future was just dropped, on the owner thread.
+        unsafe { complete(ptr) };
+    } else {
+        header.state.set(header.state.get() & !RUNNING);
+    }
+}
+
+/// The executor's queues, owned by one runtime on its thread.
+pub(crate) struct Scheduler {
+    /// Boxed so that headers can point at it; freed only after `shutdown`.
+    local: Box<Local>,
+    remote: Arc<Remote>,
+    owner: u64,
+}
+
+impl Scheduler {
+    /// An empty scheduler for the calling thread; remote wakes ring `notifier`.
+    pub(crate) fn new(notifier: Notifier) -> Scheduler {
+        Scheduler {
+            local: Box::new(Local {
+                queue: UnsafeCell::new(VecDeque::with_capacity(256)),
+                head: Cell::new(None),
+                live: Cell::new(0),
+            }),
+            remote: Arc::new(Remote {
+                queue: Mutex::new(RemoteQueue {
+                    tasks: Vec::new(),
+                    closed: false,
+                }),
+                pending: AtomicBool::new(false),
+                notifier,
+            }),
+            owner: thread_id(),
+        }
+    }
+
+    /// Allocates a task for `future` and queues it.
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        debug_assert_eq!(self.owner, thread_id(), "spawn off the owner thread");
+        let cell = Box::new(TaskCell {
+            header: Header {
+                refs: AtomicUsize::new(2), // the live reference and the JoinHandle
+                state: Cell::new(SCHEDULED | JOIN_INTEREST),
+                vtable: &TaskCell::<F>::VTABLE,
+                owner: self.owner,
+                local: NonNull::from(&*self.local),
+                remote: self.remote.clone(),
+                prev: Cell::new(None),
+                next: Cell::new(None),
+                join_waker: UnsafeCell::new(None),
+            },
+            stage: UnsafeCell::new(Stage::Running(future)),
+        });
+        let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
+        self.local.link(ptr);
+        self.local.push(ptr);
+        // SAFETY: one of the two references just counted is handed to the handle.
+        unsafe { JoinHandle::from_raw(ptr) }
+    }
+
+    /// Pops and polls one ready task, refilling the I/O budget to `budget` first.
+    /// Returns false when the local queue was empty.
+    pub(crate) fn run_one(&self, budget: u32) -> bool {
+        match self.local.pop() {
+            Some(ptr) => {
+                // SAFETY: popped from our own local queue, on the owner thread (Scheduler
+                // is !Send and was created on it).
+                unsafe { run(ptr, budget) };
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a task is waiting in the local queue.
+    pub(crate) fn has_ready(&self) -> bool {
+        self.local.len() != 0
+    }
+
+    /// How many tasks are not complete.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.local.live.get()
+    }
+
+    /// Moves the remote wakes into the local queue.
+    pub(crate) fn drain_remote(&self) {
+        if !self.remote.pending.load(Ordering::Acquire) {
+            return;
+        }
+        let tasks = {
+            let mut queue = self
+                .remote
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.remote.pending.store(false, Ordering::Relaxed);
+            std::mem::take(&mut queue.tasks)
+        };
+        for TaskRef(ptr) in tasks {
+            // SAFETY: the remote entry's reference keeps the task alive, and we are on the
+            // owner thread (the scheduler is !Send).
+            unsafe {
+                wake_local(ptr);
+                release(ptr);
+            }
+        }
+    }
+
+    /// Completes every live task as cancelled (dropping their futures here), empties
+    /// the local queue and closes the remote one. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        // Dropping a future may spawn or wake: loop until nothing is left.
+        loop {
+            while let Some(ptr) = self.local.head.get() {
+                // SAFETY: list members hold the live reference; retain one for the
+                // duration, since `abort` may release the live one.
+                unsafe {
+                    retain(ptr.as_ref());
+                    abort(ptr);
+                    release(ptr);
+                }
+            }
+            while self.run_one(0) {}
+            let tasks = {
+                let mut queue = self
+                    .remote
+                    .queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                queue.closed = true;
+                std::mem::take(&mut queue.tasks)
+            };
+            for TaskRef(ptr) in tasks {
+                // SAFETY: the entry's reference, on the owner thread; the task is complete
+                // or will be completed by the next round.
+                unsafe {
+                    wake_local(ptr);
+                    release(ptr);
+                }
+            }
+            if self.local.head.get().is_none() && !self.has_ready() {
+                break;
+            }
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("ready", &self.local.len())
+            .field("live", &self.live_tasks())
+            .finish()
+    }
+}
