@@ -15,7 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::error::JoinError;
-use crate::runtime::with_current;
+use crate::runtime::{Inner, with_current};
 use crate::task::JoinHandle;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -241,7 +241,16 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    with_current(|inner| {
+    with_current(|inner| spawn_blocking_on(inner, f))
+}
+
+/// [`spawn_blocking`] on the given runtime.
+pub(crate) fn spawn_blocking_on<F, T>(inner: &Inner, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    {
         let slot = Arc::new(Slot {
             inner: Mutex::new(SlotState {
                 result: None,
@@ -264,7 +273,7 @@ where
                 Err(JoinError::Cancelled) => resume_unwind(Box::new(Cancelled)),
             }
         })
-    })
+    }
 }
 
 /// Marks a blocking job dropped unrun; mapped back to `JoinError::Cancelled`.

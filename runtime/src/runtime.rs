@@ -168,6 +168,15 @@ impl Runtime {
         self.inner.scheduler.spawn(future)
     }
 
+    /// Runs `f` on this runtime's blocking pool (see [`spawn_blocking`](crate::spawn_blocking)).
+    pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::blocking::spawn_blocking_on(&self.inner, f)
+    }
+
     /// The reactor backend in use (`epoll`, `kqueue` or `poll`).
     pub fn backend_name(&self) -> &'static str {
         self.inner.reactor.backend_name()
@@ -177,6 +186,11 @@ impl Runtime {
     /// diagnostics.
     pub fn turns(&self) -> u64 {
         self.inner.reactor.turns()
+    }
+
+    /// How many threads the blocking pool is running (they exit after the keep-alive).
+    pub fn blocking_threads(&self) -> usize {
+        self.inner.blocking.threads()
     }
 
     /// How many spawned tasks have not finished.
