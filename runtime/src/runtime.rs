@@ -125,6 +125,14 @@ impl Wake for MainWaker {
 /// assert_eq!(answer, 42);
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// A runtime, its tasks and its I/O belong to one thread: it is `!Send`, so `block_on`
+/// cannot be called from another thread.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<runtime::Runtime>();
+/// ```
 pub struct Runtime {
     inner: Rc<Inner>,
 }

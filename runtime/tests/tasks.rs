@@ -143,7 +143,7 @@ fn futures_drop_once_on_the_owner_thread_including_at_shutdown() {
     let d = drops.clone();
     let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
     let s = slot.clone();
-    rt.block_on(async move {
+    let kept = rt.block_on(async move {
         // Completed, aborted, detached-pending and joined-pending tasks.
         let done = {
             let d = d.clone();
@@ -155,11 +155,12 @@ fn futures_drop_once_on_the_owner_thread_including_at_shutdown() {
         spawn(Tracked { drops: d.clone() }).abort();
         drop(spawn(Tracked { drops: d.clone() }));
         let kept = spawn(Tracked { drops: d.clone() });
-        std::mem::forget(kept); // the handle's reference leaks; the future must not
-        spawn(wait_flag(Rc::new(Cell::new(false)), s));
+        drop(spawn(wait_flag(Rc::new(Cell::new(false)), s)));
         yield_now().await;
+        kept
     });
     assert_eq!(drops.lock().unwrap().len(), 2);
+    assert!(!kept.is_finished());
     // A waker kept past the runtime is moved to another thread and dropped there.
     let waker = slot.borrow_mut().take().unwrap();
     drop(rt);
@@ -167,6 +168,11 @@ fn futures_drop_once_on_the_owner_thread_including_at_shutdown() {
     let all = drops.lock().unwrap().clone();
     assert_eq!(all.len(), 4, "every future dropped exactly once");
     assert!(all.iter().all(|t| *t == me), "always on the owner thread");
+    assert!(
+        kept.is_finished(),
+        "shutdown completes the task as cancelled"
+    );
+    drop(kept);
     thread::spawn(move || {
         waker.wake_by_ref();
         let by_value = waker.clone();

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the task tests under valgrind's memcheck: any invalid access, use of
+# uninitialised memory or definite leak fails the run.
+#
+# Usage: runtime/memcheck.sh [test-binary-name ...]   (default: tasks blocking budget)
+# Honours CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "memcheck.sh: valgrind is not installed" >&2; exit 2; }
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(tasks blocking budget)
+args=()
+for t in "${tests[@]}"; do args+=(--test "$t"); done
+# The JSON lines name each test binary cargo built.
+mapfile -t bins < <(cargo test -p runtime "${args[@]}" --no-run --message-format=json 2>/dev/null |
+    grep '"executable":"' | grep '"kind":\["test"\]' |
+    sed -E 's/.*"executable":"([^"]+)".*/\1/')
+[ ${#bins[@]} -gt 0 ] || { echo "memcheck.sh: no test binary was built" >&2; exit 2; }
+status=0
+for bin in "${bins[@]}"; do
+    echo "== valgrind memcheck: $bin"
+    valgrind --tool=memcheck --error-exitcode=1 --leak-check=full \
+        --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+        --fair-sched=yes --quiet \
+        "$bin" --test-threads=1 || status=1
+done
+if [ $status -eq 0 ]; then echo "memcheck: clean"; else echo "memcheck: errors found" >&2; fi
+exit $status
