@@ -9,7 +9,7 @@ use runtime::{Builder, Runtime, spawn, yield_now};
 /// A fake I/O operation that is always ready, but spends the reactor budget like a real
 /// socket read does.
 async fn ready_io() {
-    poll_fn(|cx| reactor::budget::poll_proceed(cx)).await
+    poll_fn(reactor::budget::poll_proceed).await
 }
 
 #[test]
