@@ -157,8 +157,9 @@ fn futures_drop_once_on_the_owner_thread_including_at_shutdown() {
         let kept = spawn(Tracked { drops: d.clone() });
         drop(spawn(wait_flag(Rc::new(Cell::new(false)), s)));
         yield_now().await;
-        kept
+        Some(kept) // handed out (not awaited) to outlive the runtime
     });
+    let kept = kept.unwrap();
     assert_eq!(drops.lock().unwrap().len(), 2);
     assert!(!kept.is_finished());
     // A waker kept past the runtime is moved to another thread and dropped there.
