@@ -1,1 +1,17 @@
 //! evloop: examples, integration tests and benchmarks for the evloop crates.
+//!
+//! The application code of the examples lives here, so that the benchmarks can run the
+//! same servers on evloop and on tokio:
+//!
+//! - [`echo`]: an echo loop over any `futures_io` stream;
+//! - [`http`]: a hardened HTTP/1.1 server over any `futures_io` stream and timer;
+//! - [`io`]: the small async helpers they share;
+//! - [`cli`]: the command-line interface every example server shares.
+
+pub mod cli;
+pub mod echo;
+pub mod http;
+pub mod io;
+
+#[cfg(test)]
+mod testing;

@@ -1,0 +1,342 @@
+//! One connection: read, parse every complete request, answer them in one write, repeat.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+use super::request::{self, Head, Method, Parsed, Route};
+use super::response::{self, Status};
+use super::{Config, Sleeper, Stats};
+
+/// The output buffer is written out once it holds this much, even if more complete
+/// requests are buffered.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Serves HTTP/1.1 on `stream` until the peer closes it, a timeout closes it, or a
+/// hostile request is refused (see the [module](super) for the routes and the rules).
+///
+/// Returns `Ok(())` for every orderly end, timeouts and refusals included, and the I/O
+/// error otherwise (for example a reset by the peer).
+pub async fn serve_connection<S, T>(
+    stream: S,
+    config: &Config,
+    timer: &T,
+    stats: &Stats,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: Sleeper,
+{
+    Stats::count(&stats.connections);
+    let sleep = pin!(None);
+    let mut conn = Conn {
+        stream,
+        config,
+        stats,
+        clock: Clock {
+            timer,
+            sleep,
+            armed: None,
+            fired: false,
+        },
+        buf: vec![0; config.max_header_bytes.max(64)],
+        start: 0,
+        end: 0,
+        out: Vec::with_capacity(4096),
+    };
+    let end = match conn.serve().await {
+        Ok(end) => end,
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => End::TimedOut,
+        Err(e) => return Err(e),
+    };
+    if matches!(end, End::TimedOut) {
+        Stats::count(&stats.timed_out);
+    }
+    conn.finish(end).await
+}
+
+/// Why [`Conn::serve`] stopped.
+enum End {
+    /// The peer closed its side between requests, or in the middle of one.
+    PeerClosed,
+    /// The answer said `Connection: close`, or the request was refused: shut down and linger.
+    Close,
+    /// No request within the idle timeout, or a body too slow: close at once.
+    TimedOut,
+}
+
+struct Conn<'a, S, T: Sleeper> {
+    stream: S,
+    config: &'a Config,
+    stats: &'a Stats,
+    clock: Clock<'a, T>,
+    /// The read buffer; `buf[start..end]` holds the bytes not yet consumed.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Answers not yet written.
+    out: Vec<u8>,
+}
+
+impl<S, T> Conn<'_, S, T>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: Sleeper,
+{
+    async fn serve(&mut self) -> io::Result<End> {
+        // When the first byte of the head being read arrived.
+        let mut head_started: Option<Instant> = None;
+        // Whether the buffered bytes may hold a complete head not yet parsed.
+        let mut parse = false;
+        loop {
+            while parse && self.start < self.end {
+                match request::parse(&self.buf[self.start..self.end], self.config) {
+                    Parsed::Complete(head, len) => {
+                        self.start += len;
+                        head_started = None;
+                        if let Some(end) = self.answer(&head).await? {
+                            return Ok(end);
+                        }
+                        if self.out.len() >= FLUSH_AT {
+                            self.flush().await?;
+                        }
+                    }
+                    Parsed::Partial => {
+                        head_started.get_or_insert_with(Instant::now);
+                        if self.end - self.start >= self.buf.len() {
+                            return self.refuse(Status::HeadersTooLarge);
+                        }
+                        parse = false;
+                    }
+                    Parsed::Refused(status) => return self.refuse(status),
+                }
+            }
+            if !self.out.is_empty() {
+                self.flush().await?;
+            }
+            let deadline = match head_started {
+                Some(started) => started + self.config.header_timeout,
+                None => Instant::now() + self.config.idle_timeout,
+            };
+            if self.end - self.start >= self.buf.len() {
+                return self.refuse(Status::HeadersTooLarge);
+            }
+            let n = match self.read_more(deadline).await {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::TimedOut && head_started.is_some() => {
+                    Stats::count(&self.stats.timed_out);
+                    response::refuse(&mut self.out, Status::RequestTimeout);
+                    return Ok(End::Close);
+                }
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok(End::PeerClosed);
+            }
+            head_started.get_or_insert_with(Instant::now);
+            // Parse again only once a line is complete: a client sending a byte at a time
+            // costs one parse per line, not one per byte.
+            parse = self.buf[self.end - n..self.end].contains(&b'\n');
+        }
+    }
+
+    /// Answers one request whose head was consumed; `Some` ends the connection.
+    async fn answer(&mut self, head: &Head) -> io::Result<Option<End>> {
+        if head.body_len > self.config.max_body_bytes {
+            return self.refuse(Status::PayloadTooLarge).map(Some);
+        }
+        let buffered = (self.end - self.start) as u64;
+        if head.expects_continue && buffered < head.body_len {
+            self.out.extend_from_slice(response::CONTINUE);
+        }
+        response::answer(&mut self.out, head, self.stats.loop_index);
+        Stats::count(&self.stats.requests);
+        if head.body_len > 0 {
+            let echo = head.route == Route::Echo && head.method == Method::Post;
+            self.body(head.body_len, echo).await?;
+        }
+        Ok((!head.keep_alive).then_some(End::Close))
+    }
+
+    /// Consumes a body of `len` bytes, copying it to the output if `echo`, or dropping it.
+    async fn body(&mut self, len: u64, echo: bool) -> io::Result<()> {
+        let deadline = Instant::now() + self.config.body_timeout;
+        let mut remaining = len;
+        loop {
+            let take = remaining.min((self.end - self.start) as u64) as usize;
+            if echo {
+                self.out
+                    .extend_from_slice(&self.buf[self.start..self.start + take]);
+            }
+            self.start += take;
+            remaining -= take as u64;
+            if remaining == 0 {
+                return Ok(());
+            }
+            if !self.out.is_empty() {
+                self.flush().await?;
+            }
+            if self.read_more(deadline).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    /// Queues the answer refusing a request; the connection closes after it.
+    fn refuse(&mut self, status: Status) -> io::Result<End> {
+        Stats::count(&self.stats.rejected);
+        response::refuse(&mut self.out, status);
+        Ok(End::Close)
+    }
+
+    /// Reads more bytes after `buf[..end]`, or fails with `TimedOut` at `deadline`.
+    /// Returns 0 at end of stream.
+    async fn read_more(&mut self, deadline: Instant) -> io::Result<usize> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        let Conn {
+            stream,
+            buf,
+            end,
+            clock,
+            ..
+        } = self;
+        let into = &mut buf[*end..];
+        let n = poll_fn(|cx| {
+            loop {
+                match Pin::new(&mut *stream).poll_read(cx, into) {
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Poll::Ready(result) => return Poll::Ready(result),
+                    Poll::Pending => {
+                        return clock
+                            .poll_expired(cx, deadline)
+                            .map(|()| Err(io::ErrorKind::TimedOut.into()));
+                    }
+                }
+            }
+        })
+        .await?;
+        *end += n;
+        Ok(n)
+    }
+
+    /// Writes out every queued answer, or fails with `TimedOut` after the write timeout.
+    async fn flush(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + self.config.write_timeout;
+        let Conn {
+            stream, out, clock, ..
+        } = self;
+        let mut written = 0;
+        while written < out.len() {
+            let n = poll_fn(
+                |cx| match Pin::new(&mut *stream).poll_write(cx, &out[written..]) {
+                    Poll::Ready(result) => Poll::Ready(result),
+                    Poll::Pending => clock
+                        .poll_expired(cx, deadline)
+                        .map(|()| Err(io::ErrorKind::TimedOut.into())),
+                },
+            )
+            .await;
+            match n {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.clear();
+        Ok(())
+    }
+
+    /// Ends the connection the way `end` says.
+    async fn finish(&mut self, end: End) -> io::Result<()> {
+        match end {
+            End::PeerClosed | End::TimedOut => Ok(()),
+            End::Close => {
+                self.flush().await?;
+                // Shut down our side, then drop what the peer still sends for a while, so
+                // that closing with unread bytes does not reset the answer away.
+                let deadline = Instant::now() + self.config.linger_timeout;
+                if poll_fn(|cx| Pin::new(&mut self.stream).poll_close(cx))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                self.start = self.end;
+                while let Ok(n) = self.read_more(deadline).await {
+                    if n == 0 {
+                        break;
+                    }
+                    self.start = self.end;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Timeouts with one timer per connection, armed lazily.
+///
+/// The timer is created the first time an operation would wait, and moved only when a
+/// deadline comes before the one it is armed for. A later deadline (the idle deadline
+/// moving on after each request) leaves it armed early: when it fires before the real
+/// deadline, it is moved then. So a busy keep-alive connection touches the timer heap
+/// about once per idle timeout, not once per request.
+struct Clock<'a, T: Sleeper> {
+    timer: &'a T,
+    sleep: Pin<&'a mut Option<T::Sleep>>,
+    /// The deadline `sleep` is armed for.
+    armed: Option<Instant>,
+    /// `sleep` has completed; it must be reset before it is polled again.
+    fired: bool,
+}
+
+impl<T: Sleeper> Clock<'_, T> {
+    /// `Ready` once `deadline` has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        let Clock {
+            timer,
+            sleep,
+            armed,
+            fired,
+        } = self;
+        let mut sleep = match sleep.as_mut().as_pin_mut() {
+            Some(mut sleep) => {
+                if *fired || armed.is_none_or(|at| at > deadline) {
+                    timer.reset(sleep.as_mut(), deadline);
+                    (*armed, *fired) = (Some(deadline), false);
+                }
+                sleep
+            }
+            None => {
+                sleep.set(Some(timer.sleep_until(deadline)));
+                (*armed, *fired) = (Some(deadline), false);
+                match sleep.as_mut().as_pin_mut() {
+                    Some(sleep) => sleep,
+                    None => return Poll::Pending,
+                }
+            }
+        };
+        loop {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *fired = true;
+            if armed.is_some_and(|at| at >= deadline) {
+                return Poll::Ready(());
+            }
+            // It fired for an earlier deadline: move it to this one.
+            timer.reset(sleep.as_mut(), deadline);
+            (*armed, *fired) = (Some(deadline), false);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! A small HTTP/1.1 server, hardened against hostile clients, written against
+//! `futures_io::{AsyncRead, AsyncWrite}` and an injected [`Sleeper`] so that the same code
+//! runs on evloop and, through compat adapters, on tokio.
+//!
+//! [`serve_connection`] answers one connection until it closes:
+//!
+//! | request                             | answer                                        |
+//! |-------------------------------------|-----------------------------------------------|
+//! | `GET /`                             | `200`, `Hello, world!`                        |
+//! | `GET /json`                         | `200`, `{"message":"Hello, world!"}`           |
+//! | `GET /loop`                         | `200`, the loop index of [`Stats`]            |
+//! | `POST /echo` with `Content-Length`  | `200`, the request body                       |
+//! | an unknown path                     | `404`                                         |
+//! | another method on a known path      | `405` with `Allow`                            |
+//! | `HEAD` on a `GET` route             | the `GET` answer without its body             |
+//!
+//! Keep-alive is the default for HTTP/1.1 and opt-in (`Connection: keep-alive`) for
+//! HTTP/1.0; `Connection: close` is honoured. Pipelined requests are answered in order:
+//! every complete request in the read buffer is answered before the next read, and the
+//! answers go out in one write.
+//!
+//! Hostile input gets an answer and the connection is closed:
+//!
+//! | input                                                 | answer |
+//! |-------------------------------------------------------|--------|
+//! | a malformed head, a bad or conflicting `Content-Length`, `Content-Length` together with `Transfer-Encoding`, an HTTP/1.1 request without one `Host` | `400` |
+//! | a head larger than [`Config::max_header_bytes`], or more than [`Config::max_headers`] headers | `431` |
+//! | a body larger than [`Config::max_body_bytes`]          | `413`  |
+//! | `Transfer-Encoding` (chunked bodies are not decoded, so they are never misread as the next request) | `501` |
+//! | a head not complete within [`Config::header_timeout`] of its first byte (slowloris) | `408` |
+//!
+//! A connection with no request in progress is closed after [`Config::idle_timeout`]; a
+//! body must arrive within [`Config::body_timeout`] of its head and an answer must be
+//! taken by the peer within [`Config::write_timeout`]. Before closing after an answer, the
+//! server shuts down its write side and reads (and drops) what the peer still sends for
+//! up to [`Config::linger_timeout`], so that the peer sees the answer rather than a reset.
+//!
+//! The read buffer is [`Config::max_header_bytes`] long and allocated once per
+//! connection, as is the output buffer; a request allocates nothing.
+
+mod conn;
+mod request;
+mod response;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+pub use conn::serve_connection;
+
+/// Limits and timeouts of [`serve_connection`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The whole head of a request must arrive within this time of its first byte
+    /// (default 10 s). Slow clients get `408` and are closed.
+    pub header_timeout: Duration,
+    /// A connection between requests is closed after this time without a byte
+    /// (default 60 s).
+    pub idle_timeout: Duration,
+    /// The body of a request must arrive within this time of its head (default 30 s).
+    pub body_timeout: Duration,
+    /// The peer must take each answer within this time (default 30 s).
+    pub write_timeout: Duration,
+    /// How long a closing connection drains what the peer still sends (default 1 s).
+    pub linger_timeout: Duration,
+    /// The largest head, request line and headers (default 8 KiB); larger gets `431`.
+    /// This is also the size of the read buffer.
+    pub max_header_bytes: usize,
+    /// The most headers in one request (default 64, at most [`MAX_HEADERS`]).
+    pub max_headers: usize,
+    /// The largest request body (default 1 MiB); larger gets `413`.
+    pub max_body_bytes: u64,
+}
+
+/// The upper bound of [`Config::max_headers`].
+pub const MAX_HEADERS: usize = 128;
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            linger_timeout: Duration::from_secs(1),
+            max_header_bytes: 8 * 1024,
+            max_headers: 64,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// A timer that [`serve_connection`] uses for its timeouts, so that the same code runs on
+/// any runtime. [`RuntimeSleeper`] is evloop's.
+pub trait Sleeper {
+    /// The future that completes at a deadline.
+    type Sleep: Future<Output = ()>;
+
+    /// A future that completes at `deadline` (at once if it has passed).
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+
+    /// Moves `sleep` to a new deadline. The default builds a new one in its place;
+    /// runtimes whose timers can move in place (evloop, tokio) should do that instead.
+    fn reset(&self, mut sleep: Pin<&mut Self::Sleep>, deadline: Instant)
+    where
+        Self::Sleep: Sized,
+    {
+        sleep.set(self.sleep_until(deadline));
+    }
+
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        self.sleep_until(Instant::now() + duration)
+    }
+}
+
+/// evloop's [`Sleeper`]: `runtime::time`'s timers, on the current loop.
+#[cfg(any())]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RuntimeSleeper;
+
+#[cfg(any())]
+impl Sleeper for RuntimeSleeper {
+    type Sleep = runtime::time::Sleep;
+
+    fn sleep_until(&self, deadline: Instant) -> runtime::time::Sleep {
+        runtime::time::sleep_until(deadline)
+    }
+
+    fn reset(&self, sleep: Pin<&mut runtime::time::Sleep>, deadline: Instant) {
+        sleep.reset(deadline);
+    }
+}
+
+/// Counters of one server (or of one loop of it), updated by [`serve_connection`].
+/// The counters are relaxed atomics, so a `Stats` may be shared between threads.
+#[derive(Debug, Default)]
+pub struct Stats {
+    loop_index: usize,
+    connections: AtomicU64,
+    requests: AtomicU64,
+    rejected: AtomicU64,
+    timed_out: AtomicU64,
+}
+
+impl Stats {
+    /// Counters for the loop with this index, which `GET /loop` reports.
+    pub fn new(loop_index: usize) -> Stats {
+        Stats {
+            loop_index,
+            ..Stats::default()
+        }
+    }
+
+    /// The loop index given to [`Stats::new`].
+    pub fn loop_index(&self) -> usize {
+        self.loop_index
+    }
+
+    /// Connections served (counted when they start).
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Relaxed)
+    }
+
+    /// Requests answered with a route's answer (`200`, `404`, `405`).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Relaxed)
+    }
+
+    /// Requests refused as hostile or malformed (`400`, `413`, `431`, `501`).
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Relaxed)
+    }
+
+    /// Connections closed by a timeout.
+    pub fn timed_out(&self) -> u64 {
+        self.timed_out.load(Relaxed)
+    }
+
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,232 @@
+//! Writing answers into the connection's output buffer, without allocating.
+
+use super::request::{Head, Method, Route};
+
+/// The statuses the server answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Ok,
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    PayloadTooLarge,
+    HeadersTooLarge,
+    NotImplemented,
+}
+
+impl Status {
+    fn line(self) -> &'static [u8] {
+        match self {
+            Status::Ok => b"HTTP/1.1 200 OK\r\n",
+            Status::BadRequest => b"HTTP/1.1 400 Bad Request\r\n",
+            Status::NotFound => b"HTTP/1.1 404 Not Found\r\n",
+            Status::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\r\n",
+            Status::RequestTimeout => b"HTTP/1.1 408 Request Timeout\r\n",
+            Status::PayloadTooLarge => b"HTTP/1.1 413 Content Too Large\r\n",
+            Status::HeadersTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            Status::NotImplemented => b"HTTP/1.1 501 Not Implemented\r\n",
+        }
+    }
+
+    /// The body of an error answer.
+    fn text(self) -> &'static [u8] {
+        match self {
+            Status::Ok => b"",
+            Status::BadRequest => b"Bad Request\n",
+            Status::NotFound => b"Not Found\n",
+            Status::MethodNotAllowed => b"Method Not Allowed\n",
+            Status::RequestTimeout => b"Request Timeout\n",
+            Status::PayloadTooLarge => b"Content Too Large\n",
+            Status::HeadersTooLarge => b"Request Header Fields Too Large\n",
+            Status::NotImplemented => b"Not Implemented\n",
+        }
+    }
+}
+
+const TEXT: &[u8] = b"text/plain; charset=utf-8";
+const JSON: &[u8] = b"application/json";
+const OCTETS: &[u8] = b"application/octet-stream";
+
+/// The body of `GET /`.
+pub(crate) const HELLO: &[u8] = b"Hello, world!";
+/// The body of `GET /json`.
+pub(crate) const HELLO_JSON: &[u8] = br#"{"message":"Hello, world!"}"#;
+
+/// How the connection goes on after an answer, as said in its `Connection` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Persist {
+    /// HTTP/1.1 keep-alive: no header needed.
+    Default,
+    /// HTTP/1.0 keep-alive: `Connection: keep-alive`.
+    KeepAlive,
+    /// `Connection: close`.
+    Close,
+}
+
+impl Persist {
+    pub(crate) fn of(head: &Head) -> Persist {
+        match (head.keep_alive, head.minor) {
+            (false, _) => Persist::Close,
+            (true, 0) => Persist::KeepAlive,
+            (true, _) => Persist::Default,
+        }
+    }
+}
+
+/// Appends the answer to `head` to `out`, except for the body of `POST /echo`, which the
+/// caller copies after it (its length is `head.body_len`).
+pub(crate) fn answer(out: &mut Vec<u8>, head: &Head, loop_index: usize) -> Status {
+    let persist = Persist::of(head);
+    let get = matches!(head.method, Method::Get | Method::Head);
+    let with_body = head.method != Method::Head;
+    let mut digits = [0u8; 20];
+    let (status, content_type, body): (Status, &[u8], &[u8]) = match (head.route, head.method) {
+        (Route::Hello, _) if get => (Status::Ok, TEXT, HELLO),
+        (Route::Json, _) if get => (Status::Ok, JSON, HELLO_JSON),
+        (Route::Loop, _) if get => (Status::Ok, TEXT, format_u64(&mut digits, loop_index as u64)),
+        (Route::Echo, Method::Post) => {
+            write_head(out, Status::Ok, OCTETS, head.body_len, persist, None);
+            return Status::Ok;
+        }
+        (Route::NotFound, _) => (Status::NotFound, TEXT, Status::NotFound.text()),
+        (Route::Echo, _) => {
+            let text = Status::MethodNotAllowed.text();
+            let allow = Some(&b"POST"[..]);
+            write_head(
+                out,
+                Status::MethodNotAllowed,
+                TEXT,
+                text.len() as u64,
+                persist,
+                allow,
+            );
+            out.extend_from_slice(text);
+            return Status::MethodNotAllowed;
+        }
+        (Route::Hello | Route::Json | Route::Loop, _) => {
+            let text = Status::MethodNotAllowed.text();
+            let allow = Some(&b"GET, HEAD"[..]);
+            write_head(
+                out,
+                Status::MethodNotAllowed,
+                TEXT,
+                text.len() as u64,
+                persist,
+                allow,
+            );
+            out.extend_from_slice(text);
+            return Status::MethodNotAllowed;
+        }
+    };
+    write_head(out, status, content_type, body.len() as u64, persist, None);
+    if with_body {
+        out.extend_from_slice(body);
+    }
+    status
+}
+
+/// Appends an error answer that closes the connection.
+pub(crate) fn refuse(out: &mut Vec<u8>, status: Status) {
+    let text = status.text();
+    write_head(out, status, TEXT, text.len() as u64, Persist::Close, None);
+    out.extend_from_slice(text);
+}
+
+/// The interim answer to `Expect: 100-continue`.
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+fn write_head(
+    out: &mut Vec<u8>,
+    status: Status,
+    content_type: &[u8],
+    content_length: u64,
+    persist: Persist,
+    allow: Option<&[u8]>,
+) {
+    out.extend_from_slice(status.line());
+    out.extend_from_slice(b"Content-Type: ");
+    out.extend_from_slice(content_type);
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    let mut digits = [0u8; 20];
+    out.extend_from_slice(format_u64(&mut digits, content_length));
+    if let Some(allow) = allow {
+        out.extend_from_slice(b"\r\nAllow: ");
+        out.extend_from_slice(allow);
+    }
+    match persist {
+        Persist::Default => {}
+        Persist::KeepAlive => out.extend_from_slice(b"\r\nConnection: keep-alive"),
+        Persist::Close => out.extend_from_slice(b"\r\nConnection: close"),
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Writes `n` in decimal at the end of `digits` and returns those bytes.
+fn format_u64(digits: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[at..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(route: Route, method: Method, minor: u8, keep_alive: bool) -> Head {
+        Head {
+            method,
+            route,
+            minor,
+            keep_alive,
+            body_len: 0,
+            expects_continue: false,
+        }
+    }
+
+    fn text(h: &Head) -> String {
+        let mut out = Vec::new();
+        answer(&mut out, h, 3);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn formats_numbers() {
+        let mut d = [0; 20];
+        assert_eq!(format_u64(&mut d, 0), b"0");
+        assert_eq!(format_u64(&mut d, 1234567), b"1234567");
+        assert_eq!(
+            format_u64(&mut d, u64::MAX),
+            u64::MAX.to_string().as_bytes()
+        );
+    }
+
+    #[test]
+    fn answers() {
+        let hello = text(&head(Route::Hello, Method::Get, 1, true));
+        assert_eq!(
+            hello,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\r\nHello, world!"
+        );
+        let head_only = text(&head(Route::Json, Method::Head, 1, true));
+        assert!(
+            head_only.ends_with("Content-Length: 27\r\n\r\n"),
+            "{head_only}"
+        );
+        let old = text(&head(Route::Loop, Method::Get, 0, true));
+        assert!(old.ends_with("Connection: keep-alive\r\n\r\n3"), "{old}");
+        let close = text(&head(Route::NotFound, Method::Get, 1, false));
+        assert!(close.starts_with("HTTP/1.1 404 "), "{close}");
+        assert!(close.contains("Connection: close\r\n"), "{close}");
+        let not_allowed = text(&head(Route::Echo, Method::Get, 1, true));
+        assert!(not_allowed.contains("405") && not_allowed.contains("Allow: POST\r\n"));
+        let not_allowed = text(&head(Route::Hello, Method::Post, 1, true));
+        assert!(not_allowed.contains("Allow: GET, HEAD\r\n"));
+    }
+}
