@@ -426,3 +426,43 @@ fn one_runtime_per_thread_on_many_threads() {
     let sum: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(sum, 12);
 }
+
+#[test]
+fn futures_dropped_at_shutdown_still_see_their_reactor() {
+    struct HoldsRegistration {
+        reg: Option<reactor::Registration>,
+        saw_reactor: Rc<Cell<bool>>,
+        _pipe: (std::os::fd::OwnedFd, std::os::fd::OwnedFd),
+    }
+    impl Future for HoldsRegistration {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+    }
+    impl Drop for HoldsRegistration {
+        fn drop(&mut self) {
+            self.saw_reactor.set(reactor::Handle::try_current().is_ok());
+            drop(self.reg.take()); // deregisters while the reactor is alive
+        }
+    }
+    let rt = Runtime::new().unwrap();
+    let saw = Rc::new(Cell::new(false));
+    let s = saw.clone();
+    rt.block_on(async move {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let reg = reactor::Handle::current()
+            .register(std::os::fd::AsRawFd::as_raw_fd(&a))
+            .unwrap();
+        assert_eq!(reactor::Handle::current().registrations(), 1);
+        drop(spawn(HoldsRegistration {
+            reg: Some(reg),
+            saw_reactor: s,
+            _pipe: (a.into(), b.into()),
+        }));
+        yield_now().await;
+    });
+    drop(rt);
+    assert!(saw.get(), "the reactor is current while task futures drop");
+}
