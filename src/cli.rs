@@ -171,10 +171,14 @@ pub struct ServerArgs {
 /// The names [`ServerArgs::from_flags`] reads, for [`Flags::parse`].
 pub const SERVER_FLAGS: [&str; 2] = ["addr", "threads"];
 
-/// The usage lines of [`SERVER_FLAGS`].
-pub const SERVER_USAGE: &str = "  --addr HOST:PORT   where to listen (default 127.0.0.1:PORT)
+/// The usage lines of [`SERVER_FLAGS`], for a server whose default port is `port`.
+pub fn server_usage(port: u16) -> String {
+    format!(
+        "  --addr HOST:PORT   where to listen (default 127.0.0.1:{port})
   --threads N        loops, one per core, each with its own SO_REUSEPORT listener (default 1)
-  --help             print this and exit";
+  --help             print this and exit"
+    )
+}
 
 impl ServerArgs {
     /// Reads `--addr` (default `127.0.0.1:default_port`) and `--threads` (default 1).
