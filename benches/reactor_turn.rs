@@ -11,11 +11,19 @@ use reactor::{BackendKind, Reactor};
 
 const WAITS: usize = 1000;
 
-fn measure(kind: BackendKind, wait: Duration, default_slack: bool) -> (Duration, Duration, Option<bool>) {
+fn measure(
+    kind: BackendKind,
+    wait: Duration,
+    default_slack: bool,
+) -> (Duration, Duration, Option<bool>) {
     thread::spawn(move || {
-        let r = Reactor::builder().backend(kind).build().expect("backend opens");
+        let r = Reactor::builder()
+            .backend(kind)
+            .build()
+            .expect("backend opens");
         // The first blocking turn lowers this thread's timer slack.
-        r.turn(Some(Instant::now() + Duration::from_micros(10))).unwrap();
+        r.turn(Some(Instant::now() + Duration::from_micros(10)))
+            .unwrap();
         if default_slack {
             // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only this thread.
             unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 50_000 as libc::c_ulong, 0, 0, 0) };
@@ -28,7 +36,11 @@ fn measure(kind: BackendKind, wait: Duration, default_slack: bool) -> (Duration,
             })
             .collect();
         samples.sort();
-        (samples[WAITS / 2], samples[WAITS * 99 / 100], r.has_precise_timeouts())
+        (
+            samples[WAITS / 2],
+            samples[WAITS * 99 / 100],
+            r.has_precise_timeouts(),
+        )
     })
     .join()
     .expect("bench thread")
@@ -47,7 +59,11 @@ fn main() {
                 println!(
                     "| {} | {} | {:?} | {:.1} µs | {:.1} µs | {} |",
                     kind.name(),
-                    if default_slack { "50 µs (default)" } else { "1 ns (evloop)" },
+                    if default_slack {
+                        "50 µs (default)"
+                    } else {
+                        "1 ns (evloop)"
+                    },
                     wait,
                     p50.as_secs_f64() * 1e6,
                     p99.as_secs_f64() * 1e6,
