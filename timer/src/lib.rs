@@ -1,1 +1,38 @@
-//! The timer crate: an indexed min-heap of deadlines (filled in by its issue).
+//! evloop's timers: an indexed d-ary min-heap of deadlines, and the futures on it.
+//!
+//! libevent keeps every timeout in a min-heap whose entries know their own index; so
+//! does evloop ([`TimerHeap`]). Deadlines keep full [`Instant`](std::time::Instant)
+//! resolution: the reactor waits with nanosecond timeouts where the kernel has them, so
+//! a 100 µs sleep is a 100 µs sleep, not a millisecond.
+//!
+//! The futures, [`sleep`], [`timeout`] and [`interval`], are `!Send` and use the thread's
+//! current heap, which the runtime installs ([`Handle::enter`]); the runtime re-exports
+//! them as `runtime::time`. Polling one outside a runtime panics with a clear message.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! // The runtime's loop does this: wait until the next deadline, then fire.
+//! let timers = timer::Handle::new();
+//! let _guard = timers.enter();
+//! let mut sleep = std::pin::pin!(timer::sleep(Duration::from_millis(2)));
+//! let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! assert!(sleep.as_mut().poll(&mut cx).is_pending());
+//! let deadline = timers.next_deadline().unwrap();
+//! std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+//! assert_eq!(timers.fire_expired(Instant::now()), 1);
+//! assert!(sleep.as_mut().poll(&mut cx).is_ready());
+//! # use std::future::Future;
+//! ```
+
+mod handle;
+mod heap;
+mod interval;
+mod sleep;
+mod timeout;
+
+pub use handle::{EnterGuard, Handle};
+pub use heap::{TimerHeap, TimerKey};
+pub use interval::{Interval, MissedTickBehavior, interval, interval_at, next_tick};
+pub use sleep::{Sleep, sleep, sleep_until};
+pub use timeout::{Elapsed, Timeout, timeout, timeout_at};

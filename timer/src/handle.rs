@@ -1,0 +1,128 @@
+//! The thread's current timer heap, installed by the runtime.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::heap::TimerHeap;
+
+pub(crate) struct Inner {
+    pub(crate) heap: RefCell<TimerHeap>,
+    wake: Cell<Vec<std::task::Waker>>,
+}
+
+/// A shared handle to one thread's [`TimerHeap`]; the runtime creates one per loop and
+/// makes it current with [`enter`](Handle::enter). `!Send`.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) inner: Rc<Inner>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+
+const NO_TIMER: &str = "there is no timer running on this thread: timers must be used inside \
+    `runtime::Runtime::block_on` (or a `#[runtime::main]` / `#[runtime::test]` function)";
+
+impl Handle {
+    /// A handle to a new, empty heap.
+    pub fn new() -> Handle {
+        Handle {
+            inner: Rc::new(Inner {
+                heap: RefCell::new(TimerHeap::new()),
+                wake: Cell::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Makes this the thread's current heap until the guard is dropped, when the
+    /// previous one (if any) comes back.
+    pub fn enter(&self) -> EnterGuard {
+        let prev = CURRENT.with(|c| c.replace(Some(self.clone())));
+        EnterGuard {
+            prev: Some(prev),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The thread's current heap.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, with a message that says so.
+    pub fn current() -> Handle {
+        Handle::try_current().unwrap_or_else(|| panic!("{NO_TIMER}"))
+    }
+
+    /// The thread's current heap, if a runtime installed one.
+    pub fn try_current() -> Option<Handle> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    /// The earliest deadline of the heap.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.inner.heap.borrow().next_deadline()
+    }
+
+    /// Fires every timer due at `now`, in deadline order, waking their tasks after the
+    /// heap is released (a woken future may touch the heap again). Returns how many fired.
+    pub fn fire_expired(&self, now: Instant) -> usize {
+        let mut wake = self.inner.wake.take();
+        let n = self.inner.heap.borrow_mut().drain_expired(now, &mut wake);
+        for w in wake.drain(..) {
+            w.wake();
+        }
+        self.inner.wake.set(wake);
+        n
+    }
+
+    /// How many timers are set.
+    pub fn len(&self) -> usize {
+        self.inner.heap.borrow().len()
+    }
+
+    /// True when no timer is set.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn same_heap(&self, other: &Handle) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Default for Handle {
+    fn default() -> Self {
+        Handle::new()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").field("len", &self.len()).finish()
+    }
+}
+
+/// Keeps a heap current on this thread; see [`Handle::enter`].
+#[must_use = "the heap is current only while the guard lives"]
+pub struct EnterGuard {
+    prev: Option<Option<Handle>>,
+    _not_send: PhantomData<Rc<()>>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            let _ours = CURRENT.with(|c| c.replace(prev));
+        }
+    }
+}
+
+impl fmt::Debug for EnterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,484 @@
+//! The timer heap: an indexed d-ary min-heap of deadlines over a slab of timers.
+//!
+//! This is libevent's `min_heap_idx`, with a slab in front of it.
+//!
+//! - The **heap array** holds small [`HeapEntry`] values, `(deadline, seq, slot)`, so a
+//!   sift compares and moves 32 bytes without touching the slab. It is ordered by
+//!   `(deadline, seq)`: `seq` grows with every insert and reset, so equal deadlines fire
+//!   in the order they were set.
+//! - The **slab** holds one [`Slot`] per timer: its waker, its generation and a link.
+//!   While the slot is occupied the link is the entry's position in the heap array, kept
+//!   up to date by every move, so cancel and reset find the entry in O(1) and fix the
+//!   heap in O(log n), leaving nothing behind. While the slot is vacant the link is the
+//!   next vacant slot (a free list threaded through the slab).
+//! - The **generation** of a slot is odd while it is occupied and even while it is
+//!   vacant; it is bumped on every insert and every removal. A [`TimerKey`] carries the
+//!   generation it was issued with, so a key whose timer has fired or been cancelled
+//!   matches nothing, even after its slot has been reused.
+
+use std::fmt;
+use std::task::Waker;
+use std::time::Instant;
+
+/// Names one timer in a [`TimerHeap`]: a slab index and the generation of that slot.
+///
+/// A key outlives its timer harmlessly: once the timer fires or is cancelled, every
+/// operation on the key does nothing, even after the slot is reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimerKey {
+    index: u32,
+    generation: u32,
+}
+
+/// The end of the free list.
+const NIL: u32 = u32::MAX;
+
+/// One element of the heap array: what a sift compares, and where the timer lives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeapEntry {
+    deadline: Instant,
+    seq: u64,
+    slot: u32,
+}
+
+impl HeapEntry {
+    /// The heap order: deadline first, then insertion (or reset) order.
+    #[inline]
+    fn before(&self, other: &HeapEntry) -> bool {
+        (self.deadline, self.seq) < (other.deadline, other.seq)
+    }
+}
+
+/// One timer's slab slot.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// Odd while occupied, even while vacant.
+    generation: u32,
+    /// Occupied: the entry's index in the heap array. Vacant: the next vacant slot.
+    link: u32,
+    /// The task to wake when the deadline passes (occupied slots only).
+    waker: Option<Waker>,
+}
+
+impl Slot {
+    #[inline]
+    fn is_occupied(&self) -> bool {
+        self.generation & 1 == 1
+    }
+}
+
+/// An indexed d-ary min-heap of deadlines, each with an optional [`Waker`].
+///
+/// `D` is the arity: 4 by default (shallower than a binary heap, and the four children
+/// share a cache line or two). Every operation but [`next_deadline`](Self::next_deadline)
+/// is O(log n); nothing leaves a tombstone.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use timer::TimerHeap;
+///
+/// let mut heap = TimerHeap::new();
+/// let t0 = Instant::now();
+/// let late = heap.insert(t0 + Duration::from_secs(2), None);
+/// let soon = heap.insert(t0 + Duration::from_secs(1), None);
+/// assert_eq!(heap.next_deadline(), Some(t0 + Duration::from_secs(1)));
+///
+/// assert!(heap.cancel(soon));
+/// assert!(!heap.cancel(soon)); // a stale key does nothing
+/// assert!(heap.reset(late, t0));
+/// assert_eq!(heap.fire_expired(t0), 1);
+/// assert!(heap.is_empty());
+/// heap.assert_invariants();
+/// ```
+pub struct TimerHeap<const D: usize = 4> {
+    heap: Vec<HeapEntry>,
+    slots: Vec<Slot>,
+    free: u32,
+    next_seq: u64,
+    /// Reused by [`fire_expired`](Self::fire_expired) between calls.
+    wake_buf: Vec<Waker>,
+}
+
+impl TimerHeap {
+    /// An empty 4-ary heap.
+    pub fn new() -> TimerHeap {
+        TimerHeap::default()
+    }
+
+    /// An empty 4-ary heap with room for `capacity` timers before it reallocates.
+    pub fn with_capacity(capacity: usize) -> TimerHeap {
+        let mut heap = TimerHeap::default();
+        heap.reserve(capacity);
+        heap
+    }
+}
+
+impl<const D: usize> Default for TimerHeap<D> {
+    /// An empty heap of arity `D` (at least 2).
+    fn default() -> Self {
+        const { assert!(D >= 2, "a d-ary heap needs D >= 2") };
+        TimerHeap {
+            heap: Vec::new(),
+            slots: Vec::new(),
+            free: NIL,
+            next_seq: 0,
+            wake_buf: Vec::new(),
+        }
+    }
+}
+
+impl<const D: usize> TimerHeap<D> {
+    /// Makes room for `additional` more timers.
+    pub fn reserve(&mut self, additional: usize) {
+        self.heap.reserve(additional);
+        let vacant = self.slots.len() - self.heap.len();
+        self.slots.reserve(additional.saturating_sub(vacant));
+    }
+
+    /// The number of timers in the heap.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether the heap holds no timer.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Adds a timer that expires at `deadline` and wakes `waker`, if any, when fired.
+    ///
+    /// # Panics
+    ///
+    /// If the heap would hold more than `u32::MAX - 1` timers.
+    pub fn insert(&mut self, deadline: Instant, waker: Option<Waker>) -> TimerKey {
+        let pos = self.heap.len();
+        let pos32 = u32::try_from(pos)
+            .ok()
+            .filter(|&p| p != NIL)
+            .expect("the timer heap is full (u32::MAX - 1 timers)");
+        let index = if self.free != NIL {
+            let index = self.free;
+            let slot = &mut self.slots[index as usize];
+            self.free = slot.link;
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.link = pos32;
+            slot.waker = waker;
+            index
+        } else {
+            let index = self.slots.len() as u32; // < heap.len() + 1 <= u32::MAX
+            self.slots.push(Slot {
+                generation: 1,
+                link: pos32,
+                waker,
+            });
+            index
+        };
+        let seq = self.bump_seq();
+        self.heap.push(HeapEntry {
+            deadline,
+            seq,
+            slot: index,
+        });
+        self.sift_up(pos);
+        TimerKey {
+            index,
+            generation: self.slots[index as usize].generation,
+        }
+    }
+
+    /// Removes the timer of `key` without waking it. Returns `false`, and does nothing,
+    /// if the key is stale (its timer fired or was cancelled) or unknown.
+    pub fn cancel(&mut self, key: TimerKey) -> bool {
+        self.remove(key).is_some()
+    }
+
+    /// Moves the timer of `key` to `deadline`, in place. It also goes behind every
+    /// timer already set for the same deadline. Returns `false` for a stale key.
+    pub fn reset(&mut self, key: TimerKey, deadline: Instant) -> bool {
+        let Some(pos) = self.position(key) else {
+            return false;
+        };
+        let seq = self.bump_seq();
+        let entry = &mut self.heap[pos];
+        let earlier = deadline < entry.deadline;
+        entry.deadline = deadline;
+        entry.seq = seq;
+        if earlier {
+            self.sift_up(pos);
+        } else {
+            self.sift_down(pos);
+        }
+        true
+    }
+
+    /// Sets the waker of `key`'s timer, unless the one it holds would wake the same task.
+    /// Returns `false` for a stale key.
+    pub fn set_waker(&mut self, key: TimerKey, waker: &Waker) -> bool {
+        self.update_waker(key, waker).is_some()
+    }
+
+    /// The deadline of `key`'s timer, or `None` for a stale key.
+    pub fn deadline(&self, key: TimerKey) -> Option<Instant> {
+        self.position(key).map(|pos| self.heap[pos].deadline)
+    }
+
+    /// Whether `key`'s timer is still in the heap (neither fired nor cancelled).
+    pub fn is_registered(&self, key: TimerKey) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// The earliest deadline in the heap: how long the reactor may wait.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.first().map(|e| e.deadline)
+    }
+
+    /// Removes every timer whose deadline is at or before `now` and wakes its waker, in
+    /// `(deadline, insertion)` order. Returns how many timers fired.
+    ///
+    /// The wakers are collected first and woken after the heap is back in order.
+    pub fn fire_expired(&mut self, now: Instant) -> usize {
+        let mut buf = std::mem::take(&mut self.wake_buf);
+        let fired = self.drain_expired(now, &mut buf);
+        for waker in buf.drain(..) {
+            waker.wake();
+        }
+        self.wake_buf = buf;
+        fired
+    }
+
+    /// Removes every timer whose deadline is at or before `now`, in order, and appends
+    /// their wakers to `wakers` without waking them. Returns how many timers expired
+    /// (timers without a waker count too).
+    ///
+    /// A caller that shares the heap (behind a `RefCell`) wakes them after releasing
+    /// it, so that a woken task may set timers again straight away.
+    pub fn drain_expired(&mut self, now: Instant, wakers: &mut Vec<Waker>) -> usize {
+        let mut fired = 0;
+        while let Some(top) = self.heap.first() {
+            if top.deadline > now {
+                break;
+            }
+            let slot = top.slot;
+            self.remove_at(0);
+            if let Some(waker) = self.release(slot) {
+                wakers.push(waker);
+            }
+            fired += 1;
+        }
+        fired
+    }
+
+    /// Checks every invariant of the heap and the slab, and panics with the first one
+    /// that does not hold:
+    ///
+    /// - every entry is not before its parent, in `(deadline, seq)` order;
+    /// - every entry's slot is occupied and links back to the entry's position;
+    /// - every occupied slot is in the heap exactly once;
+    /// - the free list visits every vacant slot exactly once, and nothing else;
+    /// - every sequence number is below the next one to be issued.
+    ///
+    /// It is O(n); the tests call it after each step.
+    pub fn assert_invariants(&self) {
+        let n = self.heap.len();
+        for (pos, entry) in self.heap.iter().enumerate() {
+            if pos > 0 {
+                let parent = &self.heap[(pos - 1) / D];
+                assert!(
+                    !entry.before(parent),
+                    "heap order: entry {pos} is before its parent {}",
+                    (pos - 1) / D
+                );
+            }
+            assert!(entry.seq < self.next_seq, "entry {pos} has a future seq");
+            let slot = self
+                .slots
+                .get(entry.slot as usize)
+                .unwrap_or_else(|| panic!("entry {pos} names slot {} past the slab", entry.slot));
+            assert!(
+                slot.is_occupied(),
+                "entry {pos} names vacant slot {}",
+                entry.slot
+            );
+            assert_eq!(
+                slot.link as usize, pos,
+                "slot {} links to the wrong position",
+                entry.slot
+            );
+        }
+        let occupied = self.slots.iter().filter(|s| s.is_occupied()).count();
+        assert_eq!(
+            occupied, n,
+            "occupied slots and heap entries differ in number"
+        );
+        let mut seen = vec![false; self.slots.len()];
+        let mut free = self.free;
+        let mut vacant = 0;
+        while free != NIL {
+            let slot = self
+                .slots
+                .get(free as usize)
+                .unwrap_or_else(|| panic!("free list names slot {free} past the slab"));
+            assert!(!slot.is_occupied(), "free list names occupied slot {free}");
+            assert!(slot.waker.is_none(), "vacant slot {free} holds a waker");
+            assert!(!seen[free as usize], "free list visits slot {free} twice");
+            seen[free as usize] = true;
+            vacant += 1;
+            free = slot.link;
+        }
+        assert_eq!(
+            vacant + n,
+            self.slots.len(),
+            "a vacant slot is missing from the free list"
+        );
+    }
+
+    /// Removes `key`'s timer and hands back its waker (the outer `None`: a stale key).
+    /// Lets a shared owner drop the waker after releasing the heap.
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<Option<Waker>> {
+        let pos = self.position(key)?;
+        self.remove_at(pos);
+        Some(self.release(key.index))
+    }
+
+    /// Like [`set_waker`](Self::set_waker), but hands back the waker it replaced.
+    pub(crate) fn update_waker(&mut self, key: TimerKey, waker: &Waker) -> Option<Option<Waker>> {
+        self.position(key)?;
+        let slot = &mut self.slots[key.index as usize];
+        match &slot.waker {
+            Some(old) if old.will_wake(waker) => Some(None),
+            _ => Some(slot.waker.replace(waker.clone())),
+        }
+    }
+
+    /// The heap position of `key`'s timer, if the key is current.
+    #[inline]
+    fn position(&self, key: TimerKey) -> Option<usize> {
+        let slot = self.slots.get(key.index as usize)?;
+        (slot.generation == key.generation && slot.is_occupied()).then_some(slot.link as usize)
+    }
+
+    #[inline]
+    fn bump_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    /// Frees `index` (whose entry has left the heap) and returns its waker.
+    #[inline]
+    fn release(&mut self, index: u32) -> Option<Waker> {
+        let slot = &mut self.slots[index as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.link = self.free;
+        self.free = index;
+        slot.waker.take()
+    }
+
+    /// Takes the entry at `pos` out of the heap array and restores the heap order.
+    #[inline]
+    fn remove_at(&mut self, pos: usize) {
+        let last = self.heap.pop().expect("remove_at on an empty heap");
+        if pos < self.heap.len() {
+            let removed = self.heap[pos];
+            self.heap[pos] = last;
+            if last.before(&removed) {
+                self.sift_up(pos);
+            } else {
+                self.sift_down(pos);
+            }
+        }
+    }
+
+    /// Moves the entry at `pos` towards the root until its parent is before it.
+    #[inline]
+    fn sift_up(&mut self, mut pos: usize) {
+        let entry = self.heap[pos];
+        while pos > 0 {
+            let parent = (pos - 1) / D;
+            let above = self.heap[parent];
+            if !entry.before(&above) {
+                break;
+            }
+            self.place(pos, above);
+            pos = parent;
+        }
+        self.place(pos, entry);
+    }
+
+    /// Moves the entry at `pos` towards the leaves until no child is before it.
+    #[inline]
+    fn sift_down(&mut self, mut pos: usize) {
+        let entry = self.heap[pos];
+        let len = self.heap.len();
+        loop {
+            let first = pos * D + 1;
+            if first >= len {
+                break;
+            }
+            let end = (first + D).min(len);
+            let mut best = first;
+            for child in first + 1..end {
+                if self.heap[child].before(&self.heap[best]) {
+                    best = child;
+                }
+            }
+            let below = self.heap[best];
+            if !below.before(&entry) {
+                break;
+            }
+            self.place(pos, below);
+            pos = best;
+        }
+        self.place(pos, entry);
+    }
+
+    /// Writes `entry` at `pos` and records the position in its slot.
+    #[inline]
+    fn place(&mut self, pos: usize, entry: HeapEntry) {
+        self.slots[entry.slot as usize].link = pos as u32;
+        self.heap[pos] = entry;
+    }
+}
+
+impl<const D: usize> fmt::Debug for TimerHeap<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerHeap")
+            .field("arity", &D)
+            .field("len", &self.len())
+            .field("next_deadline", &self.next_deadline())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    #[test]
+    fn entries_are_small() {
+        assert_eq!(size_of::<HeapEntry>(), 32);
+        assert_eq!(size_of::<Slot>(), 24);
+    }
+
+    #[test]
+    fn a_binary_heap_keeps_order_too() {
+        let mut heap = TimerHeap::<2>::default();
+        let t0 = Instant::now();
+        let keys: Vec<_> = (0..100u64)
+            .map(|i| heap.insert(t0 + std::time::Duration::from_millis((i * 37) % 11), None))
+            .collect();
+        heap.assert_invariants();
+        for k in keys.iter().step_by(3) {
+            assert!(heap.cancel(*k));
+            heap.assert_invariants();
+        }
+        let mut last = None;
+        while let Some(d) = heap.next_deadline() {
+            assert!(last <= Some(d));
+            last = Some(d);
+            assert_eq!(heap.fire_expired(d) >= 1, true);
+            heap.assert_invariants();
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `Sleep`: a future that completes at a deadline.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::handle::Handle;
+use crate::heap::TimerKey;
+
+/// About thirty years: what "forever" means for a deadline that would overflow.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `now + dur`, saturating to a far-future instant instead of overflowing.
+pub(crate) fn deadline_after(dur: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(dur).unwrap_or_else(|| now + FAR_FUTURE)
+}
+
+/// Waits until `dur` has elapsed.
+///
+/// The returned [`Sleep`] takes no heap entry until it is first polled, and a sleep
+/// whose deadline has already passed completes on its first poll without one.
+///
+/// # Panics
+///
+/// Polling it outside a runtime panics with a message that says so.
+pub fn sleep(dur: Duration) -> Sleep {
+    sleep_until(deadline_after(dur))
+}
+
+/// Waits until `deadline`; see [`sleep`].
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        entry: None,
+        elapsed: false,
+    }
+}
+
+/// The future of [`sleep`] and [`sleep_until`]. `!Send`: it belongs to its loop's heap.
+///
+/// Dropping it removes its heap entry; [`reset`](Sleep::reset) moves the entry in place.
+#[must_use = "futures do nothing unless polled"]
+pub struct Sleep {
+    deadline: Instant,
+    /// The heap and key while registered. Keeping the heap (not just the key) means a
+    /// drop on another loop can never cancel that loop's timers.
+    entry: Option<(Handle, TimerKey)>,
+    elapsed: bool,
+}
+
+impl Sleep {
+    /// The deadline.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// True once the sleep has completed.
+    pub fn is_elapsed(&self) -> bool {
+        self.elapsed
+    }
+
+    /// Sets a new deadline, moving the heap entry in place if there is one. A sleep that
+    /// had completed waits again.
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.get_mut();
+        this.deadline = deadline;
+        this.elapsed = false;
+        if let Some((handle, key)) = &this.entry {
+            if handle.inner.heap.borrow_mut().reset(*key, deadline) {
+                return;
+            }
+            this.entry = None;
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.elapsed {
+            return Poll::Ready(());
+        }
+        match &this.entry {
+            Some((handle, key)) => {
+                let mut heap = handle.inner.heap.borrow_mut();
+                if heap.is_registered(*key) {
+                    heap.set_waker(*key, cx.waker());
+                    return Poll::Pending;
+                }
+                drop(heap);
+                this.entry = None;
+                this.elapsed = true;
+                Poll::Ready(())
+            }
+            None => {
+                if this.deadline <= Instant::now() {
+                    this.elapsed = true;
+                    return Poll::Ready(());
+                }
+                let handle = Handle::current();
+                let key = handle
+                    .inner
+                    .heap
+                    .borrow_mut()
+                    .insert(this.deadline, Some(cx.waker().clone()));
+                this.entry = Some((handle, key));
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((handle, key)) = self.entry.take() {
+            // A sleep dropped while its heap is borrowed (inside the heap's own code)
+            // cannot happen: the heap never drops futures.
+            handle.inner.heap.borrow_mut().cancel(key);
+        }
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("registered", &self.entry.is_some())
+            .field("elapsed", &self.elapsed)
+            .finish()
+    }
+}
+
+impl Sleep {
+    /// True when this sleep holds an entry in `handle`'s heap.
+    #[doc(hidden)]
+    pub fn is_registered_in(&self, handle: &Handle) -> bool {
+        self.entry
+            .as_ref()
+            .is_some_and(|(h, _)| h.same_heap(handle))
+    }
+}

@@ -1,0 +1,171 @@
+//! The timer heap against a model: a `BTreeMap` ordered by `(deadline, seq)`.
+//!
+//! Random sequences of insert, cancel, reset and fire (with the clock moved forward by
+//! random steps) must leave the heap and the model agreeing on every key, on the next
+//! deadline and on the order in which timers fire; `assert_invariants` runs after each
+//! step, in the spirit of libevent's `regress_minheap.c`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::task::{Wake, Waker};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use timer::{TimerHeap, TimerKey};
+
+/// Records its id when woken.
+struct Recorder {
+    id: usize,
+    log: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Wake for Recorder {
+    fn wake(self: Arc<Self>) {
+        self.log.lock().unwrap().push(self.id);
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// A timer `ms` after the start.
+    Insert(u64),
+    /// Cancel the n-th key ever issued (maybe stale).
+    Cancel(usize),
+    /// Move the n-th key to `ms` after the start.
+    Reset(usize, u64),
+    /// Advance the clock by `ms` and fire.
+    Fire(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u64..100).prop_map(Op::Insert),
+        2 => any::<usize>().prop_map(Op::Cancel),
+        2 => (any::<usize>(), 0u64..100).prop_map(|(k, ms)| Op::Reset(k, ms)),
+        1 => (0u64..30).prop_map(Op::Fire),
+    ]
+}
+
+/// What the model knows of the timer with id `i`: its heap key and, while set, its
+/// model key.
+struct Model {
+    order: BTreeMap<(Instant, u64), usize>,
+    live: HashMap<usize, (Instant, u64)>,
+    keys: Vec<TimerKey>,
+    seq: u64,
+}
+
+fn check(heap: &TimerHeap, model: &Model) {
+    heap.assert_invariants();
+    assert_eq!(heap.len(), model.order.len());
+    assert_eq!(heap.next_deadline(), model.order.keys().next().map(|k| k.0));
+    for (id, key) in model.keys.iter().enumerate() {
+        let expected = model.live.get(&id).map(|k| k.0);
+        assert_eq!(heap.deadline(*key), expected, "deadline of timer {id}");
+        assert_eq!(heap.is_registered(*key), expected.is_some());
+    }
+}
+
+fn run(ops: Vec<Op>) {
+    let start = Instant::now();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut heap = TimerHeap::new();
+    let mut model = Model {
+        order: BTreeMap::new(),
+        live: HashMap::new(),
+        keys: Vec::new(),
+        seq: 0,
+    };
+    let mut now = start;
+    for op in ops {
+        match op {
+            Op::Insert(ms) => {
+                let id = model.keys.len();
+                let deadline = start + Duration::from_millis(ms);
+                let waker = Waker::from(Arc::new(Recorder {
+                    id,
+                    log: log.clone(),
+                }));
+                model.keys.push(heap.insert(deadline, Some(waker)));
+                model.order.insert((deadline, model.seq), id);
+                model.live.insert(id, (deadline, model.seq));
+                model.seq += 1;
+            }
+            Op::Cancel(n) if !model.keys.is_empty() => {
+                let id = n % model.keys.len();
+                let was = model.live.remove(&id);
+                if let Some(k) = was {
+                    model.order.remove(&k);
+                }
+                assert_eq!(heap.cancel(model.keys[id]), was.is_some());
+            }
+            Op::Reset(n, ms) if !model.keys.is_empty() => {
+                let id = n % model.keys.len();
+                let deadline = start + Duration::from_millis(ms);
+                let live = model.live.contains_key(&id);
+                if live {
+                    let old = model.live.insert(id, (deadline, model.seq)).unwrap();
+                    model.order.remove(&old);
+                    model.order.insert((deadline, model.seq), id);
+                    model.seq += 1;
+                }
+                assert_eq!(heap.reset(model.keys[id], deadline), live);
+            }
+            Op::Cancel(_) | Op::Reset(..) => {}
+            Op::Fire(ms) => {
+                now += Duration::from_millis(ms);
+                let later = model.order.split_off(&(now, u64::MAX));
+                let due: Vec<usize> = std::mem::replace(&mut model.order, later)
+                    .into_values()
+                    .collect();
+                for id in &due {
+                    model.live.remove(id);
+                }
+                log.lock().unwrap().clear();
+                assert_eq!(heap.fire_expired(now), due.len());
+                assert_eq!(*log.lock().unwrap(), due, "fire order");
+            }
+        }
+        check(&heap, &model);
+    }
+    // Drain: everything left fires, in order.
+    let rest: Vec<usize> = model.order.values().copied().collect();
+    log.lock().unwrap().clear();
+    assert_eq!(
+        heap.fire_expired(start + Duration::from_secs(3600)),
+        rest.len()
+    );
+    assert_eq!(*log.lock().unwrap(), rest);
+    heap.assert_invariants();
+    assert!(heap.is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_heap_matches_the_model(ops in prop::collection::vec(op(), 0..300)) {
+        run(ops);
+    }
+}
+
+#[test]
+fn a_long_run_with_many_equal_deadlines() {
+    // Deterministic, larger: deadlines drawn from a small range so many tie.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let ops = (0..5000)
+        .map(|_| match next() % 9 {
+            0..=3 => Op::Insert(next() % 8),
+            4 | 5 => Op::Cancel(next() as usize),
+            6 | 7 => Op::Reset(next() as usize, next() % 8),
+            _ => Op::Fire(next() % 2),
+        })
+        .collect();
+    run(ops);
+}
