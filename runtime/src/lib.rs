@@ -37,11 +37,13 @@
 mod blocking;
 mod builder;
 mod error;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod per_core;
 mod runtime;
 pub mod signal;
 mod task;
-mod timer_shim;
+pub mod time;
 mod yield_now;
 
 pub use blocking::spawn_blocking;

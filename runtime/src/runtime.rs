@@ -16,7 +16,6 @@ use reactor::{Notifier, Reactor};
 use crate::blocking::Pool;
 use crate::builder::Builder;
 use crate::task::{JoinHandle, Scheduler, thread_id};
-use crate::timer_shim as timer;
 
 /// What one runtime owns. Field order is drop order: tasks first, the reactor last.
 pub(crate) struct Inner {
