@@ -14,7 +14,6 @@
 
 use std::fmt;
 use std::io::{self, IoSlice};
-use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::task::{Context, Poll, ready};
@@ -72,10 +71,11 @@ impl Source {
     }
 
     /// Reads from a stream socket into uninitialised memory.
+    #[cfg(feature = "hyper")]
     pub(crate) fn poll_read_uninit(
         &self,
         cx: &mut Context<'_>,
-        buf: &mut [MaybeUninit<u8>],
+        buf: &mut [std::mem::MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));

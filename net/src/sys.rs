@@ -18,7 +18,7 @@
 use std::cell::Cell;
 use std::ffi::OsStr;
 use std::io::{self, IoSlice};
-use std::mem::{self, MaybeUninit};
+use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -338,7 +338,11 @@ pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: c_int) -> io::Resu
 
 /// Receives into possibly uninitialised memory; the first `n` bytes returned are
 /// initialised afterwards.
-pub(crate) fn recv_uninit(fd: BorrowedFd<'_>, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+#[cfg(feature = "hyper")]
+pub(crate) fn recv_uninit(
+    fd: BorrowedFd<'_>,
+    buf: &mut [mem::MaybeUninit<u8>],
+) -> io::Result<usize> {
     count();
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf` and never reads it.
     cvt_size(unsafe {

@@ -36,8 +36,8 @@ pub struct UdpSocket {
 
 impl UdpSocket {
     /// Binds to `addr` (each resolved address in turn).
-    pub async fn bind<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<UdpSocket> {
-        each_addr(addr, "could not bind to", |a| async move {
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        each_addr(&addr, "could not bind to", |a| async move {
             let domain = match a {
                 SocketAddr::V4(_) => libc::AF_INET,
                 SocketAddr::V6(_) => libc::AF_INET6,
@@ -53,20 +53,16 @@ impl UdpSocket {
 
     /// Sets the default peer: [`send`](UdpSocket::send) goes there and
     /// [`recv`](UdpSocket::recv) takes datagrams only from there.
-    pub async fn connect<A: ToSocketAddrs + ?Sized>(&self, addr: &A) -> io::Result<()> {
-        each_addr(addr, "could not connect to", |a| async move {
+    pub async fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
+        each_addr(&addr, "could not connect to", |a| async move {
             sys::connect(self.as_fd(), &SockAddr::from_inet(a))
         })
         .await
     }
 
     /// Sends one datagram to `target` (its first resolved address).
-    pub async fn send_to<A: ToSocketAddrs + ?Sized>(
-        &self,
-        buf: &[u8],
-        target: &A,
-    ) -> io::Result<usize> {
-        let addrs = resolve(target).await?;
+    pub async fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], target: A) -> io::Result<usize> {
+        let addrs = resolve(&target).await?;
         let addr = match addrs.first() {
             Some(a) => SockAddr::from_inet(*a),
             None => {

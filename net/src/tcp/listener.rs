@@ -41,8 +41,8 @@ impl TcpListener {
     /// Binds to `addr` with `SO_REUSEADDR` and starts listening. A host name is resolved
     /// on the blocking pool, and each of its addresses is tried in turn; the error names
     /// the last address that failed.
-    pub async fn bind<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<TcpListener> {
-        each_addr(addr, "could not bind to", |a| async move {
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(&addr, "could not bind to", |a| async move {
             let socket = TcpSocket::for_addr(a)?;
             socket.set_reuseaddr(true)?;
             socket.bind(a)?;

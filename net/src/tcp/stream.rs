@@ -73,8 +73,8 @@ impl TcpStream {
     /// Connects to `addr`, without blocking the loop. A host name is resolved on the
     /// blocking pool and each address is tried in turn; the error keeps the kind of the
     /// last failure (`ConnectionRefused` for a closed port) and names its address.
-    pub async fn connect<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<TcpStream> {
-        each_addr(addr, "could not connect to", |a| async move {
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(&addr, "could not connect to", |a| async move {
             TcpSocket::for_addr(a)?.connect(a).await
         })
         .await
