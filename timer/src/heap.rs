@@ -477,7 +477,7 @@ mod tests {
         while let Some(d) = heap.next_deadline() {
             assert!(last <= Some(d));
             last = Some(d);
-            assert_eq!(heap.fire_expired(d) >= 1, true);
+            assert!(heap.fire_expired(d) >= 1);
             heap.assert_invariants();
         }
     }

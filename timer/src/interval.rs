@@ -1,11 +1,11 @@
 //! `Interval`: ticks at a fixed period, with a policy for missed ticks.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::sleep::{Sleep, sleep_until};
+use crate::sleep::{Sleep, add_saturating, sleep_until};
 
 /// What an [`Interval`] does when a tick is observed late enough that the next one is
 /// already due.
@@ -22,27 +22,51 @@ pub enum MissedTickBehavior {
     Skip,
 }
 
-/// The deadline of the tick after one `scheduled` for, observed at `now`.
-///
-/// A pure function of its inputs, so the policies can be checked with a manual clock.
-pub fn next_tick(
-    behavior: MissedTickBehavior,
-    scheduled: Instant,
-    now: Instant,
-    period: Duration,
-) -> Instant {
-    let on_time = scheduled + period;
-    if on_time > now {
-        return on_time;
-    }
-    match behavior {
-        MissedTickBehavior::Burst => on_time,
-        MissedTickBehavior::Delay => now + period,
-        MissedTickBehavior::Skip => {
-            let behind = now.duration_since(scheduled).as_nanos();
-            let periods = behind / period.as_nanos() + 1;
-            let skip = u32::try_from(periods).unwrap_or(u32::MAX);
-            scheduled + period.saturating_mul(skip).max(period)
+impl MissedTickBehavior {
+    /// The deadline of the tick that follows one `scheduled` for and observed at `now`,
+    /// every `period`.
+    ///
+    /// A tick is *missed* when the one after it is already due (`scheduled + period <=
+    /// now`). Otherwise every policy gives `scheduled + period`, so an interval observed
+    /// a little late does not drift. When ticks were missed:
+    ///
+    /// - `Burst`: `scheduled + period`, already past: the caller fires at once, one tick
+    ///   per call, until it has caught up;
+    /// - `Delay`: `now + period`;
+    /// - `Skip`: the first instant of the original schedule (`scheduled + k * period`)
+    ///   after `now`.
+    ///
+    /// A pure function of its inputs, so a test can drive it with a manual clock.
+    /// Sums that overflow saturate to about thirty years ahead.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use timer::MissedTickBehavior::{Burst, Delay, Skip};
+    ///
+    /// let t0 = Instant::now();
+    /// let ms = Duration::from_millis;
+    /// // Observed 35 ms after a tick scheduled at t0, with a period of 10 ms:
+    /// assert_eq!(Burst.next_deadline(t0, t0 + ms(35), ms(10)), t0 + ms(10));
+    /// assert_eq!(Delay.next_deadline(t0, t0 + ms(35), ms(10)), t0 + ms(45));
+    /// assert_eq!(Skip.next_deadline(t0, t0 + ms(35), ms(10)), t0 + ms(40));
+    /// // Observed 3 ms late: no tick was missed, so all agree.
+    /// assert_eq!(Delay.next_deadline(t0, t0 + ms(3), ms(10)), t0 + ms(10));
+    /// ```
+    pub fn next_deadline(self, scheduled: Instant, now: Instant, period: Duration) -> Instant {
+        let on_time = add_saturating(scheduled, period);
+        if on_time > now || period.is_zero() {
+            return on_time;
+        }
+        match self {
+            MissedTickBehavior::Burst => on_time,
+            MissedTickBehavior::Delay => add_saturating(now, period),
+            MissedTickBehavior::Skip => {
+                // `period <= now - scheduled` here, so both fit in nanoseconds as u64.
+                let behind = now.duration_since(scheduled).as_nanos();
+                let into_period = behind % period.as_nanos();
+                let rest = period - Duration::from_nanos(into_period as u64);
+                add_saturating(now, rest)
+            }
         }
     }
 }
@@ -93,14 +117,21 @@ impl Interval {
             return Poll::Pending;
         }
         let scheduled = self.delay.deadline();
-        let next = next_tick(self.behavior, scheduled, Instant::now(), self.period);
+        let next = self
+            .behavior
+            .next_deadline(scheduled, Instant::now(), self.period);
         Pin::new(&mut self.delay).reset(next);
         Poll::Ready(scheduled)
     }
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        Pin::new(&mut self.delay).reset(Instant::now() + self.period);
+        self.reset_at(add_saturating(Instant::now(), self.period));
+    }
+
+    /// Restarts the schedule: the next tick is at `deadline`, and every period after it.
+    pub fn reset_at(&mut self, deadline: Instant) {
+        Pin::new(&mut self.delay).reset(deadline);
     }
 
     /// The policy for missed ticks.
@@ -118,5 +149,3 @@ impl Interval {
         self.period
     }
 }
-
-use std::future::Future as _;

@@ -24,6 +24,24 @@
 //! assert!(sleep.as_mut().poll(&mut cx).is_ready());
 //! # use std::future::Future;
 //! ```
+//!
+//! Timers belong to their loop's thread: `Sleep`, `Timeout`, `Interval` and `Handle` are
+//! `!Send`.
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>(_: T) {}
+//! assert_send(timer::sleep(std::time::Duration::from_secs(1)));
+//! ```
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>(_: T) {}
+//! assert_send(timer::Handle::new());
+//! ```
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>(_: T) {}
+//! assert_send(timer::interval(std::time::Duration::from_secs(1)));
+//! ```
 
 mod handle;
 mod heap;
@@ -33,6 +51,6 @@ mod timeout;
 
 pub use handle::{EnterGuard, Handle};
 pub use heap::{TimerHeap, TimerKey};
-pub use interval::{Interval, MissedTickBehavior, interval, interval_at, next_tick};
+pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};

@@ -14,8 +14,14 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// `now + dur`, saturating to a far-future instant instead of overflowing.
 pub(crate) fn deadline_after(dur: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(dur).unwrap_or_else(|| now + FAR_FUTURE)
+    add_saturating(Instant::now(), dur)
+}
+
+/// `at + dur`, or about thirty years after `at` where that sum would overflow.
+pub(crate) fn add_saturating(at: Instant, dur: Duration) -> Instant {
+    at.checked_add(dur)
+        .or_else(|| at.checked_add(FAR_FUTURE))
+        .unwrap_or(at)
 }
 
 /// Waits until `dur` has elapsed.
@@ -87,12 +93,17 @@ impl Future for Sleep {
         }
         match &this.entry {
             Some((handle, key)) => {
-                let mut heap = handle.inner.heap.borrow_mut();
-                if heap.is_registered(*key) {
-                    heap.set_waker(*key, cx.waker());
+                let replaced = handle
+                    .inner
+                    .heap
+                    .borrow_mut()
+                    .update_waker(*key, cx.waker());
+                // The replaced waker (if any) drops here, after the heap is released: a
+                // waker's drop may run arbitrary code, even drop another `Sleep`.
+                if replaced.is_some() {
                     return Poll::Pending;
                 }
-                drop(heap);
+                // The entry is gone: the heap fired it.
                 this.entry = None;
                 this.elapsed = true;
                 Poll::Ready(())
@@ -118,9 +129,10 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some((handle, key)) = self.entry.take() {
-            // A sleep dropped while its heap is borrowed (inside the heap's own code)
-            // cannot happen: the heap never drops futures.
-            handle.inner.heap.borrow_mut().cancel(key);
+            // The heap never runs foreign code while borrowed (wakers are woken and
+            // dropped after its borrow ends), so no `Sleep` can drop inside it.
+            let waker = handle.inner.heap.borrow_mut().remove(key);
+            drop(waker);
         }
     }
 }

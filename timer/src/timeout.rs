@@ -62,6 +62,16 @@ impl<F> Timeout<F> {
         &self.future
     }
 
+    /// The wrapped future, mutably.
+    pub fn get_mut(&mut self) -> &mut F {
+        &mut self.future
+    }
+
+    /// The deadline.
+    pub fn deadline(&self) -> Instant {
+        self.delay.deadline()
+    }
+
     /// Unwraps the future, dropping the deadline.
     pub fn into_inner(self) -> F {
         self.future
