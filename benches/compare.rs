@@ -1,0 +1,242 @@
+//! evloop against tokio's current_thread runtime, and against a raw epoll loop (the
+//! limit), in one run: `cargo bench --bench compare` (`-- --quick` for a short run,
+//! `-- --only NAME` for one workload, `-- --pairs N` for N A B pairs).
+//!
+//! One binary, several roles. The parent orchestrates and re-executes itself:
+//! `--serve <echo|http|hyper> --runtime <evloop|tokio|raw>` starts a server (pinned to
+//! core 0, printing `listening on 127.0.0.1:PORT`), `--loadgen <echo|http|idle>` a load
+//! generator (pinned to core 1, built on libc epoll, not on evloop) and `--micro NAME
+//! --runtime R` a task or timer workload (pinned to core 0). Every run gets fresh
+//! processes; within each pair the runtimes run one after the other.
+//!
+//! The report goes to `target/bench/` (or `$CARGO_TARGET_DIR/bench/`): `report.json`,
+//! `report.md` and `echo_throughput.svg`.
+
+#[path = "compare/child.rs"]
+mod child;
+#[path = "compare/evloop_side.rs"]
+mod evloop_side;
+#[path = "compare/loadgen.rs"]
+mod loadgen;
+#[path = "compare/micro.rs"]
+mod micro;
+#[path = "compare/raw.rs"]
+mod raw;
+#[path = "compare/report.rs"]
+mod report;
+#[path = "compare/serve.rs"]
+mod serve;
+#[path = "compare/sys.rs"]
+mod sys;
+#[path = "compare/workloads.rs"]
+mod workloads;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use micro::Micro;
+use serve::Service;
+
+/// The command line, as `--flag value` pairs and bare flags.
+struct Args(Vec<String>);
+
+impl Args {
+    fn has(&self, flag: &str) -> bool {
+        self.0.iter().any(|a| a == flag)
+    }
+
+    fn value(&self, flag: &str) -> Option<&str> {
+        let i = self.0.iter().position(|a| a == flag)?;
+        self.0.get(i + 1).map(String::as_str)
+    }
+
+    fn parse<T: std::str::FromStr>(&self, flag: &str, default: T) -> Result<T, String> {
+        match self.value(flag) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("bad value for {flag}: {v:?}")),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args(std::env::args().skip(1).collect());
+    let r = if let Some(service) = args.value("--serve") {
+        serve_mode(&args, service)
+    } else if let Some(kind) = args.value("--loadgen") {
+        loadgen_mode(&args, kind)
+    } else if let Some(name) = args.value("--micro") {
+        micro_mode(&args, name)
+    } else {
+        parent(&args)
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_mode(args: &Args, service: &str) -> Result<(), String> {
+    sys::pin_to(sys::SERVER_CORE);
+    sys::raise_nofile();
+    let buf = args.parse("--buf", serve::ECHO_BUF)?;
+    let service = match service {
+        "echo" => Service::Echo(buf),
+        "http" => Service::Http,
+        "hyper" => Service::Hyper,
+        other => return Err(format!("unknown service {other:?}")),
+    };
+    let runtime = args.value("--runtime").unwrap_or("evloop");
+    let r = match (runtime, service) {
+        ("evloop", s) => evloop_side::serve(s),
+        ("tokio", s) => serve::tokio(s),
+        ("raw", Service::Echo(_)) => serve::raw(),
+        (rt, s) => return Err(format!("no {rt} server for {s:?}")),
+    };
+    r.map_err(|e| format!("{runtime} server: {e}"))
+}
+
+fn loadgen_mode(args: &Args, kind: &str) -> Result<(), String> {
+    sys::pin_to(sys::LOADGEN_CORE);
+    sys::raise_nofile();
+    let addr = args
+        .value("--addr")
+        .ok_or("--loadgen needs --addr")?
+        .parse()
+        .map_err(|e| format!("bad --addr: {e}"))?;
+    let conns = args.parse("--conns", 50usize)?;
+    if kind == "idle" {
+        let hold = Duration::from_secs(args.parse("--hold", 300u64)?);
+        return loadgen::idle(addr, conns, hold).map_err(|e| format!("idle loadgen: {e}"));
+    }
+    let protocol = match kind {
+        "echo" => loadgen::Protocol::Echo(args.parse("--size", 64usize)?),
+        "http" => loadgen::Protocol::Http,
+        other => return Err(format!("unknown load {other:?}")),
+    };
+    let plan = loadgen::Plan {
+        addr,
+        conns,
+        protocol,
+        warmup: Duration::from_secs_f64(args.parse("--warmup", 1.0f64)?),
+        secs: Duration::from_secs_f64(args.parse("--secs", 5.0f64)?),
+        count: args
+            .value("--count")
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| "bad --count")?,
+    };
+    let out = loadgen::run(plan).map_err(|e| format!("loadgen: {e}"))?;
+    println!("{}", loadgen::result_line(&out));
+    Ok(())
+}
+
+fn micro_mode(args: &Args, name: &str) -> Result<(), String> {
+    sys::pin_to(sys::SERVER_CORE);
+    let n = args.parse("--n", 1_000_000u64)?;
+    let m = match name {
+        "spawn" => Micro::Spawn(n),
+        "pingpong" => Micro::PingPong(n),
+        "sleep_cancel" => Micro::SleepCancel(n),
+        "sleep_fire" => Micro::SleepFire(n),
+        "sleep_precision" => Micro::SleepPrecision(args.parse("--us", 100u64)?, n),
+        other => return Err(format!("unknown micro workload {other:?}")),
+    };
+    let line = match args.value("--runtime").unwrap_or("evloop") {
+        "evloop" => evloop_side::micro(m),
+        "tokio" => micro::on_tokio::run(m),
+        other => return Err(format!("unknown runtime {other:?}")),
+    };
+    println!("result {line}");
+    Ok(())
+}
+
+/// Where the report goes: `$CARGO_TARGET_DIR/bench`, else the workspace's `target/bench`.
+fn out_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) => PathBuf::from(t).join("bench"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench"),
+    }
+}
+
+fn parent(args: &Args) -> Result<(), String> {
+    let quick = args.has("--quick");
+    let only = args.value("--only");
+    if let Some(name) = only
+        && !workloads::NAMES.contains(&name)
+    {
+        return Err(format!(
+            "unknown workload {name:?}; one of: {}",
+            workloads::NAMES.join(", ")
+        ));
+    }
+    let pairs = args
+        .value("--pairs")
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| "bad --pairs")?;
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let plan = workloads::Plan::new(quick, pairs, &dir);
+    let machine = report::Machine {
+        cores: sys::cores(),
+        kernel: sys::kernel(),
+        cpu: sys::cpu_model(),
+        date: sys::now_utc(),
+    };
+    let mut command = String::from("cargo bench --bench compare");
+    let passed: Vec<&str> = args
+        .0
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--bench")
+        .collect();
+    if !passed.is_empty() {
+        command.push_str(" -- ");
+        command.push_str(&passed.join(" "));
+    }
+    let started = Instant::now();
+    let mut results = report::Results::default();
+    if sys::cores() < 2 {
+        results
+            .notes
+            .push("one core: servers and load generators share it (no pinning)".into());
+    } else {
+        results
+            .notes
+            .push("servers and task workloads pinned to core 0, load generators to core 1".into());
+    }
+    for name in workloads::NAMES {
+        if only.is_none_or(|o| o == name) {
+            workloads::run(name, &plan, &mut results);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    results.notes.push(format!("the run took {elapsed:.0} s"));
+
+    let json = results.json(&machine, &command, plan.pairs, quick);
+    let md = results.markdown(&machine, &command, plan.pairs);
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    write(
+        "report.json",
+        &serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?,
+    )?;
+    write("report.md", &md)?;
+    let svg = dir.join("echo_throughput.svg");
+    let plotted = report::plot_echo(&results, &svg, &machine).map_err(|e| e.to_string())?;
+    println!("{md}");
+    println!("report: {}", dir.join("report.json").display());
+    println!("table:  {}", dir.join("report.md").display());
+    if plotted {
+        println!("plot:   {}", svg.display());
+    }
+    Ok(())
+}

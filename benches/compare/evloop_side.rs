@@ -1,0 +1,87 @@
+//! evloop's side: the accept loop of each service and the task workloads. The
+//! application code is the same as tokio's (see `serve.rs` and `micro.rs`); evloop's
+//! `net::TcpStream` implements futures-io and hyper's I/O traits itself, so it needs no
+//! adapter.
+
+use std::io;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use evloop::http::Sleeper;
+
+use crate::micro::Micro;
+use crate::serve::{Service, announce, hello, http_state};
+
+/// evloop's [`Sleeper`] for the shared HTTP server: `runtime::time`'s timers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvloopSleeper;
+
+impl Sleeper for EvloopSleeper {
+    type Sleep = runtime::time::Sleep;
+
+    fn sleep_until(&self, deadline: Instant) -> runtime::time::Sleep {
+        runtime::time::sleep_until(deadline)
+    }
+
+    fn reset(&self, sleep: Pin<&mut runtime::time::Sleep>, deadline: Instant) {
+        sleep.reset(deadline);
+    }
+}
+
+/// How long the accept loop pauses after an error (out of descriptors, ...).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
+
+/// Runs `service` on evloop until the process is killed.
+pub fn serve(service: Service) -> io::Result<()> {
+    let rt = runtime::Runtime::new()?;
+    let (config, stats) = http_state();
+    rt.block_on(async move {
+        let listener = net::TcpListener::bind("127.0.0.1:0").await?;
+        announce(listener.local_addr()?);
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("evloop: accept: {e}");
+                    runtime::time::sleep(ACCEPT_PAUSE).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            match service {
+                Service::Echo(buf) => drop(runtime::spawn(async move {
+                    let _ = evloop::echo::echo(stream, buf).await;
+                })),
+                Service::Http => drop(runtime::spawn(async move {
+                    let _ =
+                        evloop::http::serve_connection(stream, config, &EvloopSleeper, stats).await;
+                })),
+                Service::Hyper => drop(runtime::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(runtime::hyper::EvloopTimer)
+                        .serve_connection(stream, hyper::service::service_fn(hello))
+                        .await;
+                })),
+            }
+        }
+    })
+}
+
+/// Runs `f` on a fresh evloop runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    runtime::Runtime::new()
+        .expect("evloop runtime")
+        .block_on(f)
+}
+
+crate::micro::suite!(
+    on_evloop,
+    crate::evloop_side::block_on,
+    runtime::spawn,
+    runtime::time::sleep
+);
+
+/// Runs a task workload on evloop.
+pub fn micro(m: Micro) -> String {
+    on_evloop::run(m)
+}

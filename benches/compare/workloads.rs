@@ -1,0 +1,531 @@
+//! The workloads and how the parent runs them: every run in its own processes, the
+//! runtimes alternating within each pair (evloop, tokio, then the raw limit where it
+//! applies).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::child;
+use crate::report::{Goal, Key, Results};
+use crate::serve::{ECHO_BUF, IDLE_BUF};
+
+/// The names `--only` accepts, in the order of a full run.
+pub const NAMES: [&str; 10] = [
+    "echo",
+    "http",
+    "hyper",
+    "spawn",
+    "pingpong",
+    "sleep_cancel",
+    "sleep_fire",
+    "sleep_precision",
+    "memory",
+    "instructions",
+];
+
+/// How long and how often.
+#[derive(Debug)]
+pub struct Plan {
+    /// `--quick`.
+    pub quick: bool,
+    /// A B pairs per workload.
+    pub pairs: usize,
+    /// Warm-up of each timed network run.
+    pub warmup: Duration,
+    /// Measured time of each timed network run.
+    pub secs: Duration,
+    /// Where profiles go.
+    pub out_dir: PathBuf,
+}
+
+impl Plan {
+    /// The plan of a full or quick run.
+    pub fn new(quick: bool, pairs: Option<usize>, out_dir: &Path) -> Plan {
+        Plan {
+            quick,
+            pairs: pairs.unwrap_or(if quick { 1 } else { 3 }),
+            warmup: Duration::from_millis(if quick { 200 } else { 1000 }),
+            secs: Duration::from_millis(if quick { 1000 } else { 5000 }),
+            out_dir: out_dir.to_path_buf(),
+        }
+    }
+}
+
+/// The conns × sizes of the echo workload.
+const ECHO_SIZES: [usize; 2] = [64, 4096];
+const ECHO_CONNS: [usize; 3] = [1, 50, 500];
+const HTTP_CONNS: usize = 50;
+const IDLE_CONNS: usize = 10_000;
+const MILLION: u64 = 1_000_000;
+
+fn size_label(size: usize) -> String {
+    if size >= 1024 {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    }
+}
+
+/// Runs the workload `name`, adding its figures to `results`.
+pub fn run(name: &str, plan: &Plan, results: &mut Results) {
+    let r = match name {
+        "echo" => echo(plan, results),
+        "http" => http(plan, results, "http"),
+        "hyper" => http(plan, results, "hyper"),
+        "spawn" | "pingpong" | "sleep_cancel" | "sleep_fire" | "sleep_precision" => {
+            micro(name, plan, results)
+        }
+        "memory" => memory(plan, results),
+        "instructions" => instructions(plan, results),
+        _ => Err(std::io::Error::other(format!("unknown workload {name}"))),
+    };
+    if let Err(e) = r {
+        eprintln!("workload {name} failed: {e}");
+        results.notes.push(format!("workload `{name}` failed: {e}"));
+    }
+}
+
+fn progress(what: &str) {
+    eprintln!("[compare] {what}");
+}
+
+/// Notes a run that failed; the workload goes on with the other runs.
+fn failed(results: &mut Results, what: &str, e: &std::io::Error) {
+    eprintln!("[compare] {what} failed: {e}");
+    let note = format!("{what}: failed ({e})");
+    if !results.notes.contains(&note) {
+        results.notes.push(note);
+    }
+}
+
+/// One timed load-generator run against a fresh server; returns the loadgen's figures
+/// and the server's CPU seconds over the run.
+fn timed_run(
+    plan: &Plan,
+    runtime: &'static str,
+    service: &str,
+    extra: &[String],
+    load: &[String],
+) -> std::io::Result<(std::collections::BTreeMap<String, f64>, f64)> {
+    let server = child::server(runtime, service, extra, None)?;
+    let cpu0 = crate::sys::cpu_seconds(server.pid)?;
+    let mut args = load.to_vec();
+    args.extend([
+        "--addr".into(),
+        server.addr.to_string(),
+        "--warmup".into(),
+        format!("{}", plan.warmup.as_secs_f64()),
+        "--secs".into(),
+        format!("{}", plan.secs.as_secs_f64()),
+    ]);
+    let limit = plan.warmup + plan.secs + Duration::from_secs(60);
+    let out = child::loadgen(&args, limit)?;
+    let cpu1 = crate::sys::cpu_seconds(server.pid)?;
+    server.stop();
+    if out.get("errors").copied().unwrap_or(0.0) > 0.0 {
+        eprintln!("{runtime} {service}: {} connections failed", out["errors"]);
+    }
+    Ok((out, cpu1 - cpu0))
+}
+
+fn echo(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
+    for pair in 0..plan.pairs {
+        for size in ECHO_SIZES {
+            for conns in ECHO_CONNS {
+                for runtime in ["evloop", "tokio", "raw"] {
+                    progress(&format!(
+                        "echo {} × {conns} conns, {runtime}, pair {}/{}",
+                        size_label(size),
+                        pair + 1,
+                        plan.pairs
+                    ));
+                    let load: Vec<String> = vec![
+                        "echo".into(),
+                        "--conns".into(),
+                        conns.to_string(),
+                        "--size".into(),
+                        size.to_string(),
+                    ];
+                    let extra = vec!["--buf".into(), ECHO_BUF.to_string()];
+                    match timed_run(plan, runtime, "echo", &extra, &load) {
+                        Ok((out, cpu)) => {
+                            record_network(results, "echo", size, conns, runtime, &out, cpu)
+                        }
+                        Err(e) => failed(results, &format!("echo on {runtime}"), &e),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records throughput, p50, p99 and server CPU per message of one network run.
+fn record_network(
+    results: &mut Results,
+    workload: &str,
+    size: usize,
+    conns: usize,
+    runtime: &'static str,
+    out: &std::collections::BTreeMap<String, f64>,
+    cpu: f64,
+) {
+    let params = if workload == "echo" {
+        format!("{} × {conns} conns", size_label(size))
+    } else {
+        format!("{conns} conns, keep-alive")
+    };
+    let params_json = if workload == "echo" {
+        json!({"size": size, "conns": conns, "buf": ECHO_BUF})
+    } else {
+        json!({"conns": conns, "loadgen": "builtin"})
+    };
+    let small_echo = workload == "echo" && size == 64;
+    let is_http = workload != "echo";
+    let key = |metric: &'static str, unit: &'static str, hib: bool, goals: &'static [Goal]| Key {
+        workload,
+        metric,
+        params: &params,
+        params_json: params_json.clone(),
+        unit,
+        higher_is_better: hib,
+        goals,
+    };
+    let secs = out.get("secs").copied().unwrap_or(0.0);
+    let msgs = out.get("msgs").copied().unwrap_or(0.0);
+    let total = out.get("total").copied().unwrap_or(0.0);
+    if secs > 0.0 {
+        let goals: &'static [Goal] = if small_echo {
+            &[Goal::Ratio(1.0), Goal::VsLimit(0.97)]
+        } else if is_http {
+            &[Goal::Ratio(1.0)]
+        } else {
+            &[]
+        };
+        let unit = if is_http { "req/s" } else { "msg/s" };
+        results.record(key("throughput", unit, true, goals), runtime, msgs / secs);
+    }
+    if let Some(&p50) = out.get("p50_ns") {
+        results.record(key("p50 latency", "µs", false, &[]), runtime, p50 / 1e3);
+    }
+    if let Some(&p99) = out.get("p99_ns") {
+        let goals: &'static [Goal] = if small_echo { &[Goal::Ratio(1.0)] } else { &[] };
+        results.record(key("p99 latency", "µs", false, goals), runtime, p99 / 1e3);
+    }
+    if total > 0.0 {
+        let goals: &'static [Goal] = if workload == "echo" && size == 64 && conns == 50 {
+            &[Goal::Ratio(1.0)]
+        } else {
+            &[]
+        };
+        results.record(
+            key("server CPU per message", "µs", false, goals),
+            runtime,
+            cpu / total * 1e6,
+        );
+    }
+}
+
+fn http(plan: &Plan, results: &mut Results, service: &'static str) -> std::io::Result<()> {
+    if !results
+        .notes
+        .iter()
+        .any(|n| n.contains("HTTP load generator"))
+    {
+        results.notes.push(
+            "HTTP load generator: builtin (wrk is not installed); keep-alive `GET /`, one \
+             request in flight per connection"
+                .into(),
+        );
+    }
+    for pair in 0..plan.pairs {
+        for runtime in ["evloop", "tokio"] {
+            progress(&format!(
+                "{service} × {HTTP_CONNS} conns, {runtime}, pair {}/{}",
+                pair + 1,
+                plan.pairs
+            ));
+            let load: Vec<String> = vec!["http".into(), "--conns".into(), HTTP_CONNS.to_string()];
+            let workload = if service == "http" {
+                "http (shared server)"
+            } else {
+                "http (hyper)"
+            };
+            match timed_run(plan, runtime, service, &[], &load) {
+                Ok((out, cpu)) => {
+                    record_network(results, workload, 0, HTTP_CONNS, runtime, &out, cpu)
+                }
+                Err(e) => failed(results, &format!("{service} on {runtime}"), &e),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn micro(name: &str, plan: &Plan, results: &mut Results) -> std::io::Result<()> {
+    let samples = if plan.quick { 200 } else { 1000 };
+    // (workload, params, child args, metrics: (result key, metric, unit, scale, goals))
+    type Metric = (
+        &'static str,
+        &'static str,
+        &'static str,
+        f64,
+        &'static [Goal],
+    );
+    let runs: Vec<(&str, String, Vec<String>, Vec<Metric>)> = match name {
+        "spawn" => vec![(
+            "spawn + await",
+            "1M tasks".into(),
+            vec!["spawn".into(), "--n".into(), MILLION.to_string()],
+            vec![("secs", "time", "ms", 1e3, &[Goal::Ratio(2.0)])],
+        )],
+        "pingpong" => vec![(
+            "wake ping-pong",
+            "1M rounds".into(),
+            vec!["pingpong".into(), "--n".into(), MILLION.to_string()],
+            vec![("secs", "time", "ms", 1e3, &[Goal::Ratio(2.0)])],
+        )],
+        "sleep_cancel" => vec![(
+            "sleep create/poll/cancel",
+            "1M sleeps".into(),
+            vec!["sleep_cancel".into(), "--n".into(), MILLION.to_string()],
+            vec![("secs", "time", "ms", 1e3, &[Goal::Ratio(2.0)])],
+        )],
+        "sleep_fire" => vec![(
+            "sleeps firing",
+            "1M sleeps, 0–100 ms".into(),
+            vec!["sleep_fire".into(), "--n".into(), MILLION.to_string()],
+            vec![("secs", "wall time", "ms", 1e3, &[Goal::Ratio(1.0 / 0.7)])],
+        )],
+        "sleep_precision" => [100u64, 1000]
+            .into_iter()
+            .map(|us| {
+                let goals: &'static [Goal] = if us == 100 {
+                    &[Goal::AtMost(200.0)]
+                } else {
+                    &[Goal::AtMost(1100.0)]
+                };
+                (
+                    "sleep precision",
+                    format!(
+                        "sleep({}), {samples} sleeps",
+                        if us == 100 { "100µs" } else { "1ms" }
+                    ),
+                    vec![
+                        "sleep_precision".into(),
+                        "--us".into(),
+                        us.to_string(),
+                        "--n".into(),
+                        samples.to_string(),
+                    ],
+                    vec![
+                        ("p50_us", "p50 elapsed", "µs", 1.0, goals),
+                        ("p99_us", "p99 elapsed", "µs", 1.0, &[][..]),
+                    ],
+                )
+            })
+            .collect(),
+        _ => return Err(std::io::Error::other(format!("unknown workload {name}"))),
+    };
+    for pair in 0..plan.pairs {
+        for (workload, params, args, metrics) in &runs {
+            for runtime in ["evloop", "tokio"] {
+                progress(&format!(
+                    "{workload} {params}, {runtime}, pair {}/{}",
+                    pair + 1,
+                    plan.pairs
+                ));
+                let mut a = args.clone();
+                a.extend(["--runtime".into(), runtime.into()]);
+                let out = match child::micro(&a, Duration::from_secs(300)) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        failed(results, &format!("{workload} on {runtime}"), &e);
+                        continue;
+                    }
+                };
+                for &(k, metric, unit, scale, goals) in metrics {
+                    if let Some(v) = out.get(k) {
+                        let key = Key {
+                            workload,
+                            metric,
+                            params,
+                            params_json: json!({"args": args}),
+                            unit,
+                            higher_is_better: false,
+                            goals,
+                        };
+                        results.record(key, runtime, v * scale);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn memory(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
+    for pair in 0..plan.pairs {
+        for runtime in ["evloop", "tokio", "raw"] {
+            progress(&format!(
+                "memory, {IDLE_CONNS} idle conns, {runtime}, pair {}/{}",
+                pair + 1,
+                plan.pairs
+            ));
+            let (before, after) = match idle_rss(runtime) {
+                Ok(r) => r,
+                Err(e) => {
+                    failed(results, &format!("memory on {runtime}"), &e);
+                    continue;
+                }
+            };
+            let key = Key {
+                workload: "memory per idle connection",
+                metric: "RSS delta / conns",
+                params: &format!("{IDLE_CONNS} conns, echo buffer {IDLE_BUF} B"),
+                params_json: json!({"conns": IDLE_CONNS, "buf": IDLE_BUF}),
+                unit: "B",
+                higher_is_better: false,
+                goals: &[Goal::Ratio(2.0)],
+            };
+            results.record(
+                key,
+                runtime,
+                after.saturating_sub(before) as f64 / IDLE_CONNS as f64,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The server's RSS before and after [`IDLE_CONNS`] idle connections.
+fn idle_rss(runtime: &str) -> std::io::Result<(u64, u64)> {
+    let extra = vec!["--buf".into(), IDLE_BUF.to_string()];
+    let server = child::server(runtime, "echo", &extra, None)?;
+    std::thread::sleep(Duration::from_millis(100));
+    let before = crate::sys::rss_bytes(server.pid)?;
+    let idle = child::idle(server.addr, IDLE_CONNS, Duration::from_secs(120))?;
+    std::thread::sleep(Duration::from_millis(100));
+    let after = crate::sys::rss_bytes(server.pid)?;
+    idle.release();
+    server.stop();
+    Ok((before, after))
+}
+
+/// The two message counts of the callgrind difference.
+fn callgrind_counts(quick: bool) -> (u64, u64) {
+    if quick {
+        (2_000, 6_000)
+    } else {
+        (20_000, 100_000)
+    }
+}
+
+fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        results
+            .notes
+            .push("instructions per message: skipped, valgrind is not installed".into());
+        return Ok(());
+    }
+    let dir = plan.out_dir.join("callgrind");
+    std::fs::create_dir_all(&dir)?;
+    let (k1, k2) = callgrind_counts(plan.quick);
+    results.notes.push(format!(
+        "instructions: user-space `Ir` of the server process under `valgrind --tool=callgrind`, \
+         (I({k2}) − I({k1})) / (n₂ − n₁) messages at 50 connections, one run each \
+         (the counts are deterministic to well under 1 %); profiles in {}",
+        dir.display()
+    ));
+    let cases: [(&str, &str, &[&'static str], Vec<String>, &'static [Goal]); 3] = [
+        (
+            "echo",
+            "64 B × 50 conns",
+            &["evloop", "tokio", "raw"],
+            vec!["echo".into(), "--size".into(), "64".into()],
+            &[Goal::Ratio(2.0)],
+        ),
+        (
+            "http",
+            "shared server, 50 conns",
+            &["evloop", "tokio"],
+            vec!["http".into()],
+            &[Goal::Ratio(1.0 / 0.6)],
+        ),
+        (
+            "hyper",
+            "hyper, 50 conns",
+            &["evloop", "tokio"],
+            vec!["http".into()],
+            &[Goal::Ratio(1.0 / 0.6)],
+        ),
+    ];
+    for (service, params, runtimes, load, goals) in cases {
+        for &runtime in runtimes {
+            match callgrind_points(&dir, service, runtime, &load, [k1, k2]) {
+                Ok(points) => {
+                    let (n1, i1) = points[0];
+                    let (n2, i2) = points[1];
+                    if n2 > n1 {
+                        let key = Key {
+                            workload: "instructions per message",
+                            metric: "user-space Ir",
+                            params,
+                            params_json: json!({"service": service, "conns": 50, "counts": [k1, k2]}),
+                            unit: "instr",
+                            higher_is_better: false,
+                            goals,
+                        };
+                        results.record(key, runtime, (i2 - i1) / (n2 - n1));
+                    }
+                }
+                Err(e) => failed(results, &format!("callgrind {service} on {runtime}"), &e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// (messages, instructions) of the server under callgrind for each of `counts`.
+fn callgrind_points(
+    dir: &Path,
+    service: &str,
+    runtime: &str,
+    load: &[String],
+    counts: [u64; 2],
+) -> std::io::Result<Vec<(f64, f64)>> {
+    let mut points = Vec::new();
+    for k in counts {
+        progress(&format!("callgrind {service}, {runtime}, {k} messages"));
+        let out = dir.join(format!("{service}.{runtime}.{k}.out"));
+        let _ = std::fs::remove_file(&out);
+        let extra: Vec<String> = if service == "echo" {
+            vec!["--buf".into(), ECHO_BUF.to_string()]
+        } else {
+            vec![]
+        };
+        let server = child::server(runtime, service, &extra, Some(&out))?;
+        let mut args = load.to_vec();
+        args.extend([
+            "--conns".into(),
+            "50".into(),
+            "--addr".into(),
+            server.addr.to_string(),
+            "--count".into(),
+            k.to_string(),
+            "--secs".into(),
+            "300".into(),
+        ]);
+        let res = child::loadgen(&args, Duration::from_secs(330))?;
+        server.stop();
+        let n = res.get("total").copied().unwrap_or(0.0);
+        points.push((n, child::callgrind_total(&out)? as f64));
+    }
+    Ok(points)
+}
