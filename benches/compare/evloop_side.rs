@@ -69,9 +69,7 @@ pub fn serve(service: Service) -> io::Result<()> {
 
 /// Runs `f` on a fresh evloop runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    runtime::Runtime::new()
-        .expect("evloop runtime")
-        .block_on(f)
+    runtime::Runtime::new().expect("evloop runtime").block_on(f)
 }
 
 crate::micro::suite!(

@@ -116,10 +116,10 @@ pub fn run(plan: Plan) -> io::Result<Outcome> {
     let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
     let may_issue = |issued: u64| plan.count.is_none_or(|k| issued < k);
 
-    for i in 0..conns.len() {
+    for (i, conn) in conns.iter_mut().enumerate() {
         if may_issue(issued) {
             issued += 1;
-            start_request(&ep, &mut conns[i], i, &request)?;
+            start_request(&ep, conn, i, &request)?;
         }
     }
 

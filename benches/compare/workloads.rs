@@ -423,6 +423,15 @@ fn callgrind_counts(quick: bool) -> (u64, u64) {
     }
 }
 
+/// One server measured under callgrind.
+struct Callgrind {
+    service: &'static str,
+    params: &'static str,
+    runtimes: &'static [&'static str],
+    load: &'static [&'static str],
+    goals: &'static [Goal],
+}
+
 fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
     if std::process::Command::new("valgrind")
         .arg("--version")
@@ -443,30 +452,38 @@ fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
          (the counts are deterministic to well under 1 %); profiles in {}",
         dir.display()
     ));
-    let cases: [(&str, &str, &[&'static str], Vec<String>, &'static [Goal]); 3] = [
-        (
-            "echo",
-            "64 B × 50 conns",
-            &["evloop", "tokio", "raw"],
-            vec!["echo".into(), "--size".into(), "64".into()],
-            &[Goal::Ratio(2.0)],
-        ),
-        (
-            "http",
-            "shared server, 50 conns",
-            &["evloop", "tokio"],
-            vec!["http".into()],
-            &[Goal::Ratio(1.0 / 0.6)],
-        ),
-        (
-            "hyper",
-            "hyper, 50 conns",
-            &["evloop", "tokio"],
-            vec!["http".into()],
-            &[Goal::Ratio(1.0 / 0.6)],
-        ),
+    let cases = [
+        Callgrind {
+            service: "echo",
+            params: "64 B × 50 conns",
+            runtimes: &["evloop", "tokio", "raw"],
+            load: &["echo", "--size", "64"],
+            goals: &[Goal::Ratio(2.0)],
+        },
+        Callgrind {
+            service: "http",
+            params: "shared server, 50 conns",
+            runtimes: &["evloop", "tokio"],
+            load: &["http"],
+            goals: &[Goal::Ratio(1.0 / 0.6)],
+        },
+        Callgrind {
+            service: "hyper",
+            params: "hyper, 50 conns",
+            runtimes: &["evloop", "tokio"],
+            load: &["http"],
+            goals: &[Goal::Ratio(1.0 / 0.6)],
+        },
     ];
-    for (service, params, runtimes, load, goals) in cases {
+    for Callgrind {
+        service,
+        params,
+        runtimes,
+        load,
+        goals,
+    } in cases
+    {
+        let load: Vec<String> = load.iter().map(|a| a.to_string()).collect();
         for &runtime in runtimes {
             match callgrind_points(&dir, service, runtime, &load, [k1, k2]) {
                 Ok(points) => {
