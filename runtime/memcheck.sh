@@ -2,13 +2,13 @@
 # Runs the task tests under valgrind's memcheck: any invalid access, use of
 # uninitialised memory or definite leak fails the run.
 #
-# Usage: runtime/memcheck.sh [test-binary-name ...]   (default: tasks blocking budget)
+# Usage: runtime/memcheck.sh [test-binary-name ...]   (default: tasks blocking budget time)
 # Honours CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "memcheck.sh: valgrind is not installed" >&2; exit 2; }
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(tasks blocking budget)
+[ ${#tests[@]} -gt 0 ] || tests=(tasks blocking budget time)
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
 # The JSON lines name each test binary cargo built.

@@ -51,7 +51,7 @@ impl hyper::rt::Timer for EvloopTimer {
 pub struct EvloopSleep {
     /// Invariant: touched (polled or dropped) only on the thread `owner`.
     inner: ManuallyDrop<Pin<Box<Sleep>>>,
-    owner: u64,
+    owner: u32,
 }
 
 impl EvloopSleep {

@@ -25,7 +25,7 @@ pub(crate) struct Inner {
     reactor: Reactor,
     event_interval: u32,
     budget: u32,
-    owner: u64,
+    owner: u32,
 }
 
 impl Drop for Inner {
@@ -92,7 +92,7 @@ impl Drop for CurrentGuard {
 /// The waker of the `block_on` future: a flag, plus a notification from other threads.
 struct MainWaker {
     woken: AtomicBool,
-    owner: u64,
+    owner: u32,
     notifier: Notifier,
 }
 

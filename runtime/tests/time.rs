@@ -36,7 +36,7 @@ fn the_loop_does_not_spin_while_it_sleeps() {
 #[test]
 fn sleeping_tasks_wake_in_deadline_order_and_never_early() {
     let rt = Runtime::new().unwrap();
-    let order = rt.block_on(async {
+    let (order, registered_in_time) = rt.block_on(async {
         let order = Arc::new(Mutex::new(Vec::new()));
         let start = Instant::now();
         let hs: Vec<_> = [7u64, 1, 5, 3, 9, 2]
@@ -51,12 +51,23 @@ fn sleeping_tasks_wake_in_deadline_order_and_never_early() {
                 })
             })
             .collect();
+        // The tasks run (and register their sleeps) before the block_on future resumes.
+        runtime::yield_now().await;
+        let registered_in_time = Instant::now() < start + Duration::from_millis(1);
         for h in hs {
             h.await.unwrap();
         }
-        Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+        let order = Arc::try_unwrap(order).unwrap().into_inner().unwrap();
+        (order, registered_in_time)
     });
-    assert_eq!(order, [1, 2, 3, 5, 7, 9]);
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, [1, 2, 3, 5, 7, 9], "every sleep completed once");
+    // Unless the machine was too slow to register them all before the first deadline
+    // (under valgrind, say), they fire in deadline order.
+    if registered_in_time {
+        assert_eq!(order, [1, 2, 3, 5, 7, 9]);
+    }
 }
 
 #[test]

@@ -16,12 +16,13 @@
 //! | field                              | threads                 | how                     |
 //! |------------------------------------|-------------------------|-------------------------|
 //! | `refs`                             | any (wakers)            | `AtomicUsize`           |
-//! | `owner`, `local`, `remote`, `vtable` | any, read only        | immutable after spawn   |
+//! | `owner`, `remote`, `vtable`        | any, read only          | immutable after spawn   |
 //! | `state`, `prev`/`next`, `join_waker`, the stage | the owner thread only | `Cell`/`UnsafeCell` |
 //!
 //! The owner thread is the thread that created the runtime; `owner` holds its
 //! [`thread_id`]. A waker compares it with the calling thread's id: on the owner thread it
-//! may touch the owner-only fields; elsewhere it touches only `refs` and `remote`.
+//! may touch the owner-only fields and the local queue (`remote.local`); elsewhere it
+//! touches only `refs` and the remote queue.
 //!
 //! # State (`Header::state`, owner thread only)
 //!
@@ -64,19 +65,24 @@ pub use join::JoinHandle;
 pub(crate) use raw::Scheduler;
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 thread_local! {
-    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
+    static THREAD_ID: Cell<u32> = const { Cell::new(0) };
 }
 
-static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_THREAD_ID: AtomicU32 = AtomicU32::new(1);
 
-/// A cheap, never-reused id of the calling thread (0 is never returned).
-pub(crate) fn thread_id() -> u64 {
+/// A cheap, never-reused id of the calling thread (0 is never returned). Ids are given
+/// out on a thread's first use; after four billion such threads the process aborts
+/// rather than reuse one.
+pub(crate) fn thread_id() -> u32 {
     THREAD_ID.with(|id| match id.get() {
         0 => {
             let fresh = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+            if fresh == 0 || fresh == u32::MAX {
+                std::process::abort();
+            }
             id.set(fresh);
             fresh
         }

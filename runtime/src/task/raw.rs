@@ -7,7 +7,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
@@ -26,17 +26,15 @@ pub(super) const JOIN_INTEREST: u8 = 16;
 /// The non-generic head of every task allocation.
 pub(super) struct Header {
     /// Counted references (see "References" in the module docs). Any thread.
-    refs: AtomicUsize,
+    refs: AtomicU32,
+    /// The [`thread_id`] of the owner thread. Immutable.
+    owner: u32,
     /// The state bits. Owner thread only.
     pub(super) state: Cell<u8>,
     /// The generic operations of this task's `TaskCell<F>`.
     pub(super) vtable: &'static TaskVTable,
-    /// The [`thread_id`] of the owner thread. Immutable.
-    owner: u64,
-    /// The owner's run queue and task list. Invariant: valid while the task is not
-    /// `COMPLETE` (shutdown completes every task before the `Local` is freed).
-    local: NonNull<Local>,
-    /// The remote queue. Immutable; any thread.
+    /// The owner's queues: its local queue (owner thread only) and the remote queue
+    /// (any thread). Immutable.
     remote: Arc<Remote>,
     /// Links of the owner's list of live tasks. Owner thread only.
     prev: Cell<Option<NonNull<Header>>>,
@@ -184,7 +182,7 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
 
 /// Takes a counted reference.
 fn retain(header: &Header) {
-    if header.refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+    if header.refs.fetch_add(1, Ordering::Relaxed) > i32::MAX as u32 {
         std::process::abort();
     }
 }
@@ -288,8 +286,9 @@ unsafe fn wake_local(ptr: NonNull<Header>) {
         return;
     }
     header.state.set(state | SCHEDULED);
-    // SAFETY: the task is not COMPLETE, so its `Local` is alive (invariant on `local`).
-    unsafe { header.local.as_ref() }.push(ptr);
+    // SAFETY: the task is not COMPLETE, so its `Local` is alive (invariant on
+    // `Remote::local`), and this is the owner thread.
+    unsafe { header.remote.local.as_ref() }.push(ptr);
 }
 
 /// A counted reference in the remote queue.
@@ -304,13 +303,23 @@ struct RemoteQueue {
     closed: bool,
 }
 
-/// The part of the scheduler other threads reach: the remote queue and the notifier.
+/// The part of the scheduler every task points to.
 pub(super) struct Remote {
+    /// The owner's run queue and task list. Invariant: dereferenced only on the owner
+    /// thread and only for a task that is not `COMPLETE`; shutdown completes every task
+    /// before the `Local` is freed, so it is alive then.
+    local: NonNull<Local>,
     queue: Mutex<RemoteQueue>,
     /// Set when `tasks` may be non-empty, so the loop skips the lock otherwise.
     pending: AtomicBool,
     notifier: Notifier,
 }
+
+// SAFETY: other threads use only the mutex, the atomic flag and the notifier; `local`
+// is dereferenced on the owner thread only (field invariant).
+unsafe impl Send for Remote {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Remote {}
 
 /// The owner thread's run queue (FIFO) and its list of live tasks.
 pub(super) struct Local {
@@ -379,8 +388,9 @@ unsafe fn complete(ptr: NonNull<Header>) {
     header
         .state
         .set((header.state.get() & !(RUNNING | CANCELLED)) | COMPLETE);
-    // SAFETY: not yet released: the task was incomplete until now, so `local` is valid.
-    unsafe { header.local.as_ref() }.unlink(ptr);
+    // SAFETY: the task was incomplete until now, so its `Local` is alive (invariant on
+    // `Remote::local`); owner thread.
+    unsafe { header.remote.local.as_ref() }.unlink(ptr);
     // SAFETY: owner-only field; no borrow of it is alive.
     let joiner = unsafe { (*header.join_waker.get()).take() };
     if let Some(waker) = joiner {
@@ -463,22 +473,24 @@ unsafe fn run(ptr: NonNull<Header>, budget: u32) {
 
 /// The executor's queues, owned by one runtime on its thread.
 pub(crate) struct Scheduler {
-    /// Boxed so that headers can point at it; freed only after `shutdown`.
-    local: Box<Local>,
     remote: Arc<Remote>,
-    owner: u64,
+    /// Boxed so that `Remote::local` can point at it; freed after `shutdown` (see
+    /// `Drop`), while wakers may still hold `remote`.
+    local: Box<Local>,
+    owner: u32,
 }
 
 impl Scheduler {
     /// An empty scheduler for the calling thread; remote wakes ring `notifier`.
     pub(crate) fn new(notifier: Notifier) -> Scheduler {
+        let local = Box::new(Local {
+            queue: UnsafeCell::new(VecDeque::with_capacity(256)),
+            head: Cell::new(None),
+            live: Cell::new(0),
+        });
         Scheduler {
-            local: Box::new(Local {
-                queue: UnsafeCell::new(VecDeque::with_capacity(256)),
-                head: Cell::new(None),
-                live: Cell::new(0),
-            }),
             remote: Arc::new(Remote {
+                local: NonNull::from(&*local),
                 queue: Mutex::new(RemoteQueue {
                     tasks: Vec::new(),
                     closed: false,
@@ -486,6 +498,7 @@ impl Scheduler {
                 pending: AtomicBool::new(false),
                 notifier,
             }),
+            local,
             owner: thread_id(),
         }
     }
@@ -499,11 +512,10 @@ impl Scheduler {
         debug_assert_eq!(self.owner, thread_id(), "spawn off the owner thread");
         let cell = Box::new(TaskCell {
             header: Header {
-                refs: AtomicUsize::new(2), // the live reference and the JoinHandle
+                refs: AtomicU32::new(2), // the live reference and the JoinHandle
+                owner: self.owner,
                 state: Cell::new(SCHEDULED | JOIN_INTEREST),
                 vtable: &TaskCell::<F>::VTABLE,
-                owner: self.owner,
-                local: NonNull::from(&*self.local),
                 remote: self.remote.clone(),
                 prev: Cell::new(None),
                 next: Cell::new(None),
