@@ -188,6 +188,7 @@ fn parent(args: &Args) -> Result<(), String> {
         kernel: sys::kernel(),
         cpu: sys::cpu_model(),
         date: sys::now_utc(),
+        commit: sys::git_commit(env!("CARGO_MANIFEST_DIR")),
     };
     let mut command = String::from("cargo bench --bench compare");
     let passed: Vec<&str> = args

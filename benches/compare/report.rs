@@ -192,6 +192,7 @@ impl Results {
         json!({
             "machine": {"cores": machine.cores, "kernel": machine.kernel, "cpu": machine.cpu},
             "date": machine.date,
+            "commit": machine.commit,
             "command": command,
             "mode": if quick { "quick" } else { "full" },
             "pairs": pairs,
@@ -203,7 +204,12 @@ impl Results {
     /// The Markdown table.
     pub fn markdown(&self, machine: &Machine, command: &str, pairs: usize) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "`{command}`: {}, {pairs} A B pairs.\n", machine.line());
+        let _ = writeln!(
+            s,
+            "`{command}`: {}, commit {}, {pairs} A B pairs.\n",
+            machine.line(),
+            machine.commit
+        );
         for n in &self.notes {
             let _ = writeln!(s, "- {n}");
         }
@@ -281,6 +287,8 @@ pub struct Machine {
     pub cpu: String,
     /// When the run started.
     pub date: String,
+    /// The commit measured (`+dirty` when the work tree had changes).
+    pub commit: String,
 }
 
 impl Machine {
@@ -371,7 +379,7 @@ pub fn plot_echo(results: &Results, path: &Path, machine: &Machine) -> io::Resul
         for c in [1.0, 50.0, 500.0] {
             let _ = writeln!(
                 svg,
-                r#"<text x="{}" y="{}" text-anchor="middle">{c}</text>"#,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{c}</text>"#,
                 px(c),
                 y0 + ph + 16.0
             );

@@ -141,3 +141,24 @@ pub fn now_utc() -> String {
         (rem % 3600) / 60
     )
 }
+
+/// The short hash of `HEAD` in `repo`, with `+dirty` when the work tree has changes.
+pub fn git_commit(repo: &str) -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(head) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(s) if !s.is_empty() => format!("{head}+dirty"),
+            _ => head,
+        },
+        None => "unknown".into(),
+    }
+}

@@ -417,9 +417,9 @@ fn idle_rss(runtime: &str) -> std::io::Result<(u64, u64)> {
 /// The two message counts of the callgrind difference.
 fn callgrind_counts(quick: bool) -> (u64, u64) {
     if quick {
-        (2_000, 6_000)
+        (5_000, 15_000)
     } else {
-        (20_000, 100_000)
+        (50_000, 250_000)
     }
 }
 
