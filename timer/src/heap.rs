@@ -128,6 +128,10 @@ impl<const D: usize> Default for TimerHeap<D> {
 }
 
 impl<const D: usize> TimerHeap<D> {
+    /// The heap's own memory per timer: one heap-array entry plus one slab slot (the
+    /// waker's allocation, if any, is the task's).
+    pub const BYTES_PER_TIMER: usize = size_of::<HeapEntry>() + size_of::<Slot>();
+
     /// Makes room for `additional` more timers.
     pub fn reserve(&mut self, additional: usize) {
         self.heap.reserve(additional);

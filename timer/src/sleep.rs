@@ -1,4 +1,10 @@
 //! `Sleep`: a future that completes at a deadline.
+//!
+//! A `Sleep` is a deadline until its first poll. That poll either completes it (the
+//! deadline has passed: no heap entry, no trip through the reactor) or inserts one entry
+//! in the thread's current heap and keeps the heap's handle and the entry's key. Later
+//! polls only refresh the waker; the sleep is over once its entry is gone (the heap
+//! fired it). `reset` moves the entry in place, and dropping the sleep removes it.
 
 use std::fmt;
 use std::future::Future;
@@ -24,37 +30,50 @@ pub(crate) fn add_saturating(at: Instant, dur: Duration) -> Instant {
         .unwrap_or(at)
 }
 
-/// Waits until `dur` has elapsed.
+/// Waits until `dur` has elapsed, measured from this call.
 ///
-/// The returned [`Sleep`] takes no heap entry until it is first polled, and a sleep
-/// whose deadline has already passed completes on its first poll without one.
+/// The returned [`Sleep`] takes no heap entry until it is first polled. A `dur` of zero
+/// completes on the first poll; a `dur` that would overflow `Instant` means "about
+/// thirty years".
 ///
 /// # Panics
 ///
 /// Polling it outside a runtime panics with a message that says so.
 pub fn sleep(dur: Duration) -> Sleep {
-    sleep_until(deadline_after(dur))
+    let mut sleep = sleep_until(deadline_after(dur));
+    // The deadline was just read off the clock plus a non-zero `dur`: the first poll
+    // need not read the clock again. Should it come more than `dur` later, the entry
+    // fires on the loop's next turn: late by one turn, never early.
+    sleep.unread = !dur.is_zero();
+    sleep
 }
 
-/// Waits until `deadline`; see [`sleep`].
+/// Waits until `deadline`. One whose deadline has passed completes on its first poll,
+/// without a heap entry. See [`sleep`].
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         entry: None,
         elapsed: false,
+        unread: false,
     }
 }
 
 /// The future of [`sleep`] and [`sleep_until`]. `!Send`: it belongs to its loop's heap.
 ///
 /// Dropping it removes its heap entry; [`reset`](Sleep::reset) moves the entry in place.
+/// It is `Unpin`, so it can be polled through `&mut` without pinning.
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
     deadline: Instant,
     /// The heap and key while registered. Keeping the heap (not just the key) means a
     /// drop on another loop can never cancel that loop's timers.
     entry: Option<(Handle, TimerKey)>,
+    /// Completed; polls return `Ready` until a reset.
     elapsed: bool,
+    /// The deadline is a fresh `now + dur` with `dur > 0`, unchanged since: the first
+    /// poll skips the clock.
+    unread: bool,
 }
 
 impl Sleep {
@@ -68,18 +87,27 @@ impl Sleep {
         self.elapsed
     }
 
-    /// Sets a new deadline, moving the heap entry in place if there is one. A sleep that
-    /// had completed waits again.
+    /// Sets a new deadline, moving the heap entry in place if there is one (it also goes
+    /// behind other timers of the same deadline). A sleep that had completed waits again
+    /// from its next poll.
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
         this.elapsed = false;
+        this.unread = false;
         if let Some((handle, key)) = &this.entry {
             if handle.inner.heap.borrow_mut().reset(*key, deadline) {
                 return;
             }
             this.entry = None;
         }
+    }
+
+    /// True when this sleep holds an entry in `handle`'s heap.
+    pub fn is_registered_in(&self, handle: &Handle) -> bool {
+        self.entry.as_ref().is_some_and(|(h, key)| {
+            h.same_heap(handle) && h.inner.heap.borrow().is_registered(*key)
+        })
     }
 }
 
@@ -109,10 +137,11 @@ impl Future for Sleep {
                 Poll::Ready(())
             }
             None => {
-                if this.deadline <= Instant::now() {
+                if !this.unread && this.deadline <= Instant::now() {
                     this.elapsed = true;
                     return Poll::Ready(());
                 }
+                this.unread = false;
                 let handle = Handle::current();
                 let key = handle
                     .inner
@@ -144,15 +173,5 @@ impl fmt::Debug for Sleep {
             .field("registered", &self.entry.is_some())
             .field("elapsed", &self.elapsed)
             .finish()
-    }
-}
-
-impl Sleep {
-    /// True when this sleep holds an entry in `handle`'s heap.
-    #[doc(hidden)]
-    pub fn is_registered_in(&self, handle: &Handle) -> bool {
-        self.entry
-            .as_ref()
-            .is_some_and(|(h, _)| h.same_heap(handle))
     }
 }
