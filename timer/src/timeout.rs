@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::sleep::{Sleep, deadline_after, sleep_until};
+use crate::sleep::{Sleep, sleep, sleep_until};
 
 /// The error of a [`timeout`] whose deadline passed first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +34,10 @@ impl From<Elapsed> for io::Error {
 /// The future is polled before the deadline is checked, so one that is ready wins even
 /// when the deadline has passed; and no timer is set unless the future has to wait.
 pub fn timeout<F: Future>(dur: Duration, future: F) -> Timeout<F> {
-    timeout_at(deadline_after(dur), future)
+    Timeout {
+        future,
+        delay: sleep(dur),
+    }
 }
 
 /// Like [`timeout`], with an absolute deadline.

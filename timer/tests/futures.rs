@@ -301,3 +301,62 @@ fn elapsed_is_a_useful_error() {
     let boxed: Box<dyn std::error::Error> = Box::new(e);
     assert!(!boxed.to_string().is_empty());
 }
+
+#[test]
+fn a_sleep_first_polled_after_its_deadline_still_completes_and_never_early() {
+    let handle = Handle::new();
+    let counter = Arc::new(Counter::default());
+    let mut s = sleep(ms(1));
+    thread::sleep(ms(2));
+    // Either ready at once, or set and fired by the next turn: never before 1 ms.
+    if poll_once(&handle, &mut s, &counter).is_pending() {
+        assert_eq!(handle.fire_expired(Instant::now()), 1);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(poll_once(&handle, &mut s, &counter), Poll::Ready(()));
+    }
+    assert!(Instant::now() >= s.deadline());
+    assert!(handle.is_empty());
+}
+
+#[test]
+fn reset_before_the_first_poll_sets_the_new_deadline() {
+    let handle = Handle::new();
+    let counter = Arc::default();
+    let mut s = sleep(Duration::from_secs(3600));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    std::pin::Pin::new(&mut s).reset(deadline);
+    assert_eq!(handle.len(), 0);
+    assert!(poll_once(&handle, &mut s, &counter).is_pending());
+    assert_eq!(handle.next_deadline(), Some(deadline));
+    assert!(s.is_registered_in(&handle));
+    assert!(!s.is_registered_in(&Handle::new()));
+    // Reset into the past: the entry moves to the top and fires at once.
+    std::pin::Pin::new(&mut s).reset(Instant::now() - ms(1));
+    assert_eq!(handle.fire_expired(Instant::now()), 1);
+    assert_eq!(poll_once(&handle, &mut s, &counter), Poll::Ready(()));
+    assert!(!s.is_registered_in(&handle));
+}
+
+#[test]
+fn many_sleeps_wake_in_deadline_order() {
+    let handle = Handle::new();
+    let counters: Vec<Arc<Counter>> = (0..6).map(|_| Arc::default()).collect();
+    let t0 = Instant::now();
+    let offsets = [7u64, 1, 5, 3, 9, 2];
+    let mut sleeps: Vec<_> = offsets.iter().map(|&o| sleep_until(t0 + ms(o))).collect();
+    for (s, c) in sleeps.iter_mut().zip(&counters) {
+        assert!(poll_once(&handle, s, c).is_pending());
+    }
+    let mut order = Vec::new();
+    while let Some(next) = handle.next_deadline() {
+        thread::sleep(next.saturating_duration_since(Instant::now()));
+        handle.fire_expired(next);
+        assert!(Instant::now() >= next);
+        for (i, c) in counters.iter().enumerate() {
+            if c.0.load(Ordering::SeqCst) == 1 && !order.contains(&offsets[i]) {
+                order.push(offsets[i]);
+            }
+        }
+    }
+    assert_eq!(order, [1, 2, 3, 5, 7, 9]);
+}
