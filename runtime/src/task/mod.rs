@@ -60,9 +60,10 @@
 
 mod join;
 mod raw;
+mod scheduler;
 
 pub use join::JoinHandle;
-pub(crate) use raw::Scheduler;
+pub(crate) use scheduler::Scheduler;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,19 +1,16 @@
 //! The task allocation, its wakers and the run queues (see the protocol in `task/mod.rs`).
 
 use std::cell::{Cell, UnsafeCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use reactor::Notifier;
-
-use super::join::JoinHandle;
+use super::scheduler::{Remote, TaskRef};
 use super::thread_id;
 use crate::error::JoinError;
 
@@ -26,19 +23,19 @@ pub(super) const JOIN_INTEREST: u8 = 16;
 /// The non-generic head of every task allocation.
 pub(super) struct Header {
     /// Counted references (see "References" in the module docs). Any thread.
-    refs: AtomicU32,
+    pub(super) refs: AtomicU32,
     /// The [`thread_id`] of the owner thread. Immutable.
-    owner: u32,
+    pub(super) owner: u32,
     /// The state bits. Owner thread only.
     pub(super) state: Cell<u8>,
     /// The generic operations of this task's `TaskCell<F>`.
     pub(super) vtable: &'static TaskVTable,
     /// The owner's queues: its local queue (owner thread only) and the remote queue
     /// (any thread). Immutable.
-    remote: Arc<Remote>,
+    pub(super) remote: Arc<Remote>,
     /// Links of the owner's list of live tasks. Owner thread only.
-    prev: Cell<Option<NonNull<Header>>>,
-    next: Cell<Option<NonNull<Header>>>,
+    pub(super) prev: Cell<Option<NonNull<Header>>>,
+    pub(super) next: Cell<Option<NonNull<Header>>>,
     /// The waker of the task awaiting the `JoinHandle`. Owner thread only.
     pub(super) join_waker: UnsafeCell<Option<Waker>>,
 }
@@ -58,20 +55,20 @@ pub(super) struct TaskVTable {
     dealloc: unsafe fn(NonNull<Header>),
 }
 
-enum Stage<F: Future> {
+pub(super) enum Stage<F: Future> {
     Running(F),
     Finished(Result<F::Output, JoinError>),
     Consumed,
 }
 
 #[repr(C)]
-struct TaskCell<F: Future> {
-    header: Header,
-    stage: UnsafeCell<Stage<F>>,
+pub(super) struct TaskCell<F: Future> {
+    pub(super) header: Header,
+    pub(super) stage: UnsafeCell<Stage<F>>,
 }
 
 impl<F: Future + 'static> TaskCell<F> {
-    const VTABLE: TaskVTable = TaskVTable {
+    pub(super) const VTABLE: TaskVTable = TaskVTable {
         poll: poll_future::<F>,
         cancel: cancel_future::<F>,
         take_output: take_output::<F>,
@@ -181,7 +178,7 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
 }
 
 /// Takes a counted reference.
-fn retain(header: &Header) {
+pub(super) fn retain(header: &Header) {
     if header.refs.fetch_add(1, Ordering::Relaxed) > i32::MAX as u32 {
         std::process::abort();
     }
@@ -192,7 +189,7 @@ fn retain(header: &Header) {
 /// # Safety
 ///
 /// The caller owns one counted reference to the live task at `ptr` and gives it up.
-unsafe fn release(ptr: NonNull<Header>) {
+pub(super) unsafe fn release(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive until the decrement.
     let header = unsafe { ptr.as_ref() };
     if header.refs.fetch_sub(1, Ordering::Release) == 1 {
@@ -278,7 +275,7 @@ unsafe fn wake(ptr: NonNull<Header>, owned: bool) {
 /// # Safety
 ///
 /// On the owner thread of the live task at `ptr`.
-unsafe fn wake_local(ptr: NonNull<Header>) {
+pub(super) unsafe fn wake_local(ptr: NonNull<Header>) {
     // SAFETY: the caller guarantees a live task and the owner thread.
     let header = unsafe { ptr.as_ref() };
     let state = header.state.get();
@@ -289,91 +286,6 @@ unsafe fn wake_local(ptr: NonNull<Header>) {
     // SAFETY: the task is not COMPLETE, so its `Local` is alive (invariant on
     // `Remote::local`), and this is the owner thread.
     unsafe { header.remote.local.as_ref() }.push(ptr);
-}
-
-/// A counted reference in the remote queue.
-struct TaskRef(NonNull<Header>);
-
-// SAFETY: a TaskRef only carries a counted reference between threads; the receiving
-// owner thread is the only one that touches the owner-only fields through it.
-unsafe impl Send for TaskRef {}
-
-struct RemoteQueue {
-    tasks: Vec<TaskRef>,
-    closed: bool,
-}
-
-/// The part of the scheduler every task points to.
-pub(super) struct Remote {
-    /// The owner's run queue and task list. Invariant: dereferenced only on the owner
-    /// thread and only for a task that is not `COMPLETE`; shutdown completes every task
-    /// before the `Local` is freed, so it is alive then.
-    local: NonNull<Local>,
-    queue: Mutex<RemoteQueue>,
-    /// Set when `tasks` may be non-empty, so the loop skips the lock otherwise.
-    pending: AtomicBool,
-    notifier: Notifier,
-}
-
-// SAFETY: other threads use only the mutex, the atomic flag and the notifier; `local`
-// is dereferenced on the owner thread only (field invariant).
-unsafe impl Send for Remote {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Remote {}
-
-/// The owner thread's run queue (FIFO) and its list of live tasks.
-pub(super) struct Local {
-    /// Owner thread only; no reference into it outlives a push or pop.
-    queue: UnsafeCell<VecDeque<NonNull<Header>>>,
-    /// Head of the intrusive list of tasks that are not `COMPLETE`.
-    head: Cell<Option<NonNull<Header>>>,
-    live: Cell<usize>,
-}
-
-impl Local {
-    fn push(&self, ptr: NonNull<Header>) {
-        // SAFETY: `Local` is !Sync and reached only on the owner thread; no reference into
-        // the queue is held across this call (field invariant).
-        unsafe { (*self.queue.get()).push_back(ptr) }
-    }
-
-    fn pop(&self) -> Option<NonNull<Header>> {
-        // SAFETY: as in `push`.
-        unsafe { (*self.queue.get()).pop_front() }
-    }
-
-    fn len(&self) -> usize {
-        // SAFETY: as in `push`.
-        unsafe { (*self.queue.get()).len() }
-    }
-
-    fn link(&self, ptr: NonNull<Header>) {
-        // SAFETY: live, incomplete task of this list, owner thread.
-        let header = unsafe { ptr.as_ref() };
-        header.next.set(self.head.get());
-        if let Some(old) = self.head.get() {
-            // SAFETY: list members are live (they hold the live reference).
-            unsafe { old.as_ref() }.prev.set(Some(ptr));
-        }
-        self.head.set(Some(ptr));
-        self.live.set(self.live.get() + 1);
-    }
-
-    fn unlink(&self, ptr: NonNull<Header>) {
-        // SAFETY: `ptr` is a member of this list, so it and its neighbours are live.
-        let header = unsafe { ptr.as_ref() };
-        let (prev, next) = (header.prev.take(), header.next.take());
-        match prev {
-            // SAFETY: a live list member (see above).
-            Some(p) => unsafe { p.as_ref() }.next.set(next),
-            None => self.head.set(next),
-        }
-        if let Some(n) = next {
-            // SAFETY: a live list member (see above).
-            unsafe { n.as_ref() }.prev.set(prev);
-        }
-        self.live.set(self.live.get() - 1);
-    }
 }
 
 /// Marks the task complete, unlinks it, wakes its joiner and drops the live reference
@@ -440,7 +352,7 @@ pub(super) unsafe fn release_handle(ptr: NonNull<Header>) {
 /// # Safety
 ///
 /// `ptr` was just popped from its owner's local queue, on the owner thread.
-unsafe fn run(ptr: NonNull<Header>, budget: u32) {
+pub(super) unsafe fn run(ptr: NonNull<Header>, budget: u32) {
     // SAFETY: the live reference covers a queued task.
     let header = unsafe { ptr.as_ref() };
     let state = header.state.get() & !SCHEDULED;
@@ -468,166 +380,5 @@ unsafe fn run(ptr: NonNull<Header>, budget: u32) {
         unsafe { complete(ptr) };
     } else {
         header.state.set(header.state.get() & !RUNNING);
-    }
-}
-
-/// The executor's queues, owned by one runtime on its thread.
-pub(crate) struct Scheduler {
-    remote: Arc<Remote>,
-    /// Boxed so that `Remote::local` can point at it; freed after `shutdown` (see
-    /// `Drop`), while wakers may still hold `remote`.
-    local: Box<Local>,
-    owner: u32,
-}
-
-impl Scheduler {
-    /// An empty scheduler for the calling thread; remote wakes ring `notifier`.
-    pub(crate) fn new(notifier: Notifier) -> Scheduler {
-        let local = Box::new(Local {
-            queue: UnsafeCell::new(VecDeque::with_capacity(256)),
-            head: Cell::new(None),
-            live: Cell::new(0),
-        });
-        Scheduler {
-            remote: Arc::new(Remote {
-                local: NonNull::from(&*local),
-                queue: Mutex::new(RemoteQueue {
-                    tasks: Vec::new(),
-                    closed: false,
-                }),
-                pending: AtomicBool::new(false),
-                notifier,
-            }),
-            local,
-            owner: thread_id(),
-        }
-    }
-
-    /// Allocates a task for `future` and queues it.
-    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        debug_assert_eq!(self.owner, thread_id(), "spawn off the owner thread");
-        let cell = Box::new(TaskCell {
-            header: Header {
-                refs: AtomicU32::new(2), // the live reference and the JoinHandle
-                owner: self.owner,
-                state: Cell::new(SCHEDULED | JOIN_INTEREST),
-                vtable: &TaskCell::<F>::VTABLE,
-                remote: self.remote.clone(),
-                prev: Cell::new(None),
-                next: Cell::new(None),
-                join_waker: UnsafeCell::new(None),
-            },
-            stage: UnsafeCell::new(Stage::Running(future)),
-        });
-        let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
-        self.local.link(ptr);
-        self.local.push(ptr);
-        // SAFETY: one of the two references just counted is handed to the handle.
-        unsafe { JoinHandle::from_raw(ptr) }
-    }
-
-    /// Pops and polls one ready task, refilling the I/O budget to `budget` first.
-    /// Returns false when the local queue was empty.
-    pub(crate) fn run_one(&self, budget: u32) -> bool {
-        match self.local.pop() {
-            Some(ptr) => {
-                // SAFETY: popped from our own local queue, on the owner thread (Scheduler
-                // is !Send and was created on it).
-                unsafe { run(ptr, budget) };
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Whether a task is waiting in the local queue.
-    pub(crate) fn has_ready(&self) -> bool {
-        self.local.len() != 0
-    }
-
-    /// How many tasks are not complete.
-    pub(crate) fn live_tasks(&self) -> usize {
-        self.local.live.get()
-    }
-
-    /// Moves the remote wakes into the local queue.
-    pub(crate) fn drain_remote(&self) {
-        if !self.remote.pending.load(Ordering::Acquire) {
-            return;
-        }
-        let tasks = {
-            let mut queue = self
-                .remote
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            self.remote.pending.store(false, Ordering::Relaxed);
-            std::mem::take(&mut queue.tasks)
-        };
-        for TaskRef(ptr) in tasks {
-            // SAFETY: the remote entry's reference keeps the task alive, and we are on the
-            // owner thread (the scheduler is !Send).
-            unsafe {
-                wake_local(ptr);
-                release(ptr);
-            }
-        }
-    }
-
-    /// Completes every live task as cancelled (dropping their futures here), empties
-    /// the local queue and closes the remote one. Idempotent.
-    pub(crate) fn shutdown(&self) {
-        // Dropping a future may spawn or wake: loop until nothing is left.
-        loop {
-            while let Some(ptr) = self.local.head.get() {
-                // SAFETY: list members hold the live reference; retain one for the
-                // duration, since `abort` may release the live one.
-                unsafe {
-                    retain(ptr.as_ref());
-                    abort(ptr);
-                    release(ptr);
-                }
-            }
-            while self.run_one(0) {}
-            let tasks = {
-                let mut queue = self
-                    .remote
-                    .queue
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                queue.closed = true;
-                std::mem::take(&mut queue.tasks)
-            };
-            for TaskRef(ptr) in tasks {
-                // SAFETY: the entry's reference, on the owner thread; the task is complete
-                // or will be completed by the next round.
-                unsafe {
-                    wake_local(ptr);
-                    release(ptr);
-                }
-            }
-            if self.local.head.get().is_none() && !self.has_ready() {
-                break;
-            }
-        }
-    }
-}
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-impl std::fmt::Debug for Scheduler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scheduler")
-            .field("ready", &self.local.len())
-            .field("live", &self.live_tasks())
-            .finish()
     }
 }
