@@ -15,6 +15,23 @@ pub(crate) struct Inner {
 
 /// A shared handle to one thread's [`TimerHeap`]; the runtime creates one per loop and
 /// makes it current with [`enter`](Handle::enter). `!Send`.
+///
+/// The loop asks [`next_deadline`](Handle::next_deadline) how long it may wait, and
+/// calls [`fire_expired`](Handle::fire_expired) after the wait.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let timers = timer::Handle::new();
+/// assert!(timer::Handle::try_current().is_none());
+/// {
+///     let _guard = timers.enter();
+///     assert!(timer::Handle::try_current().is_some());
+/// }
+/// assert!(timer::Handle::try_current().is_none());
+/// assert_eq!(timers.next_deadline(), None);
+/// assert_eq!(timers.fire_expired(Instant::now() + Duration::from_secs(1)), 0);
+/// ```
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) inner: Rc<Inner>,
@@ -53,8 +70,12 @@ impl Handle {
     /// # Panics
     ///
     /// Outside a runtime, with a message that says so.
+    #[track_caller]
     pub fn current() -> Handle {
-        Handle::try_current().unwrap_or_else(|| panic!("{NO_TIMER}"))
+        match Handle::try_current() {
+            Some(handle) => handle,
+            None => panic!("{NO_TIMER}"),
+        }
     }
 
     /// The thread's current heap, if a runtime installed one.
