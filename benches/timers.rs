@@ -57,6 +57,16 @@ fn tokio_sleeps() -> f64 {
     })
 }
 
+/// ns per `Instant::now()`: the clock read that every `sleep(dur)` pays once, on both
+/// sides, and the floor under the first row.
+fn clock_read() -> f64 {
+    let start = Instant::now();
+    for _ in 0..N {
+        black_box(Instant::now());
+    }
+    start.elapsed().as_nanos() as f64 / N as f64
+}
+
 /// A small xorshift generator: the same pseudo-random sequence on every run.
 struct Rng(u64);
 
@@ -165,6 +175,11 @@ fn main() {
         pairs,
         evloop_sleeps,
         tokio_sleeps,
+    );
+    let (clock, _, _) = stats((0..5).map(|_| clock_read()).collect());
+    println!();
+    println!(
+        "One `Instant::now()` costs {clock:.1} ns here; each side reads the clock once per sleep."
     );
     println!();
     println!("| heap benchmark | d = 4 | d = 2 | d4 / d2 |");

@@ -177,13 +177,13 @@ impl<const D: usize> TimerHeap<D> {
             });
             index
         };
-        let seq = self.bump_seq();
-        self.heap.push(HeapEntry {
+        let entry = HeapEntry {
             deadline,
-            seq,
+            seq: self.bump_seq(),
             slot: index,
-        });
-        self.sift_up(pos);
+        };
+        self.heap.push(entry);
+        self.sift_up(pos, entry);
         TimerKey {
             index,
             generation: self.slots[index as usize].generation,
@@ -202,15 +202,16 @@ impl<const D: usize> TimerHeap<D> {
         let Some(pos) = self.position(key) else {
             return false;
         };
-        let seq = self.bump_seq();
-        let entry = &mut self.heap[pos];
-        let earlier = deadline < entry.deadline;
-        entry.deadline = deadline;
-        entry.seq = seq;
-        if earlier {
-            self.sift_up(pos);
+        let old = self.heap[pos];
+        let entry = HeapEntry {
+            deadline,
+            seq: self.bump_seq(),
+            slot: old.slot,
+        };
+        if entry.before(&old) {
+            self.sift_up(pos, entry);
         } else {
-            self.sift_down(pos);
+            self.sift_down(pos, entry);
         }
         true
     }
@@ -383,20 +384,20 @@ impl<const D: usize> TimerHeap<D> {
     fn remove_at(&mut self, pos: usize) {
         let last = self.heap.pop().expect("remove_at on an empty heap");
         if pos < self.heap.len() {
-            let removed = self.heap[pos];
-            self.heap[pos] = last;
-            if last.before(&removed) {
-                self.sift_up(pos);
+            // `last` fills the hole; the sift writes it where it belongs.
+            if last.before(&self.heap[pos]) {
+                self.sift_up(pos, last);
             } else {
-                self.sift_down(pos);
+                self.sift_down(pos, last);
             }
         }
     }
 
-    /// Moves the entry at `pos` towards the root until its parent is before it.
+    /// Puts `entry` in the hole at `pos`, or higher: moves parents down into the hole
+    /// until the parent is before `entry`. The entry is passed by value, not read back
+    /// from the array, so a fresh push costs no reload.
     #[inline]
-    fn sift_up(&mut self, mut pos: usize) {
-        let entry = self.heap[pos];
+    fn sift_up(&mut self, mut pos: usize, entry: HeapEntry) {
         while pos > 0 {
             let parent = (pos - 1) / D;
             let above = self.heap[parent];
@@ -409,10 +410,10 @@ impl<const D: usize> TimerHeap<D> {
         self.place(pos, entry);
     }
 
-    /// Moves the entry at `pos` towards the leaves until no child is before it.
+    /// Puts `entry` in the hole at `pos`, or lower: moves the first child up into the
+    /// hole while that child is before `entry`.
     #[inline]
-    fn sift_down(&mut self, mut pos: usize) {
-        let entry = self.heap[pos];
+    fn sift_down(&mut self, mut pos: usize, entry: HeapEntry) {
         let len = self.heap.len();
         loop {
             let first = pos * D + 1;
