@@ -15,14 +15,14 @@
 //!
 //! | field                              | threads                 | how                     |
 //! |------------------------------------|-------------------------|-------------------------|
-//! | `refs`                             | any (wakers)            | `AtomicUsize`           |
-//! | `owner`, `remote`, `vtable`        | any, read only          | immutable after spawn   |
+//! | `refs`                             | any (wakers)            | `AtomicU32`             |
+//! | `owner`, `local`, `remote`, `vtable` | any, read only        | immutable after spawn   |
 //! | `state`, `prev`/`next`, `join_waker`, the stage | the owner thread only | `Cell`/`UnsafeCell` |
 //!
 //! The owner thread is the thread that created the runtime; `owner` holds its
 //! [`thread_id`]. A waker compares it with the calling thread's id: on the owner thread it
-//! may touch the owner-only fields and the local queue (`remote.local`); elsewhere it
-//! touches only `refs` and the remote queue.
+//! may touch the owner-only fields and the local queue (`local`); elsewhere it touches
+//! only `refs` and the remote queue (`remote`).
 //!
 //! # State (`Header::state`, owner thread only)
 //!

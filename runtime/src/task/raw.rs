@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use super::scheduler::{Remote, TaskRef};
+use super::scheduler::{Local, Remote, TaskRef};
 use super::thread_id;
 use crate::error::JoinError;
 
@@ -30,8 +30,11 @@ pub(super) struct Header {
     pub(super) state: Cell<u8>,
     /// The generic operations of this task's `TaskCell<F>`.
     pub(super) vtable: &'static TaskVTable,
-    /// The owner's queues: its local queue (owner thread only) and the remote queue
-    /// (any thread). Immutable.
+    /// The owner's run queue and task list. Invariant: dereferenced only on the owner
+    /// thread and only while the task is not `COMPLETE`; shutdown completes every task
+    /// before the `Local` is freed, so it is alive then.
+    pub(super) local: NonNull<Local>,
+    /// The remote queue. Immutable; any thread.
     pub(super) remote: Arc<Remote>,
     /// Links of the owner's list of live tasks. Owner thread only.
     pub(super) prev: Cell<Option<NonNull<Header>>>,
@@ -284,8 +287,8 @@ pub(super) unsafe fn wake_local(ptr: NonNull<Header>) {
     }
     header.state.set(state | SCHEDULED);
     // SAFETY: the task is not COMPLETE, so its `Local` is alive (invariant on
-    // `Remote::local`), and this is the owner thread.
-    unsafe { header.remote.local.as_ref() }.push(ptr);
+    // `Header::local`), and this is the owner thread.
+    unsafe { header.local.as_ref() }.push(ptr);
 }
 
 /// Marks the task complete, unlinks it, wakes its joiner and drops the live reference
@@ -301,8 +304,8 @@ unsafe fn complete(ptr: NonNull<Header>) {
         .state
         .set((header.state.get() & !(RUNNING | CANCELLED)) | COMPLETE);
     // SAFETY: the task was incomplete until now, so its `Local` is alive (invariant on
-    // `Remote::local`); owner thread.
-    unsafe { header.remote.local.as_ref() }.unlink(ptr);
+    // `Header::local`); owner thread.
+    unsafe { header.local.as_ref() }.unlink(ptr);
     // SAFETY: owner-only field; no borrow of it is alive.
     let joiner = unsafe { (*header.join_waker.get()).take() };
     if let Some(waker) = joiner {

@@ -31,21 +31,11 @@ pub(super) struct RemoteQueue {
 
 /// The part of the scheduler every task points to.
 pub(super) struct Remote {
-    /// The owner's run queue and task list. Invariant: dereferenced only on the owner
-    /// thread and only for a task that is not `COMPLETE`; shutdown completes every task
-    /// before the `Local` is freed, so it is alive then.
-    pub(super) local: NonNull<Local>,
     pub(super) queue: Mutex<RemoteQueue>,
     /// Set when `tasks` may be non-empty, so the loop skips the lock otherwise.
     pub(super) pending: AtomicBool,
     pub(super) notifier: Notifier,
 }
-
-// SAFETY: other threads use only the mutex, the atomic flag and the notifier; `local`
-// is dereferenced on the owner thread only (field invariant).
-unsafe impl Send for Remote {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Remote {}
 
 /// The owner thread's run queue (FIFO) and its list of live tasks.
 pub(super) struct Local {
@@ -105,7 +95,7 @@ impl Local {
 /// The executor's queues, owned by one runtime on its thread.
 pub(crate) struct Scheduler {
     remote: Arc<Remote>,
-    /// Boxed so that `Remote::local` can point at it; freed after `shutdown` (see
+    /// Boxed so that `Header::local` can point at it; freed after `shutdown` (see
     /// `Drop`), while wakers may still hold `remote`.
     local: Box<Local>,
     owner: u32,
@@ -121,7 +111,6 @@ impl Scheduler {
         });
         Scheduler {
             remote: Arc::new(Remote {
-                local: NonNull::from(&*local),
                 queue: Mutex::new(RemoteQueue {
                     tasks: Vec::new(),
                     closed: false,
@@ -147,6 +136,7 @@ impl Scheduler {
                 owner: self.owner,
                 state: Cell::new(SCHEDULED | JOIN_INTEREST),
                 vtable: &TaskCell::<F>::VTABLE,
+                local: NonNull::from(&*self.local),
                 remote: self.remote.clone(),
                 prev: Cell::new(None),
                 next: Cell::new(None),
