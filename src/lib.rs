@@ -6,12 +6,16 @@
 //! - [`echo`]: an echo loop over any `futures_io` stream;
 //! - [`http`]: a hardened HTTP/1.1 server over any `futures_io` stream and timer;
 //! - [`io`]: the small async helpers they share;
-//! - [`cli`]: the command-line interface every example server shares.
+//! - [`cli`]: the command line every example shares;
+//! - [`server`]: listeners, one loop per core, the accept loop and shutdown on signals;
+//! - [`examples`]: each example program, as a library function.
 
 pub mod cli;
 pub mod echo;
+pub mod examples;
 pub mod http;
 pub mod io;
+pub mod server;
 
 #[cfg(test)]
 mod testing;

@@ -116,11 +116,9 @@ pub trait Sleeper {
 }
 
 /// evloop's [`Sleeper`]: `runtime::time`'s timers, on the current loop.
-#[cfg(any())]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RuntimeSleeper;
 
-#[cfg(any())]
 impl Sleeper for RuntimeSleeper {
     type Sleep = runtime::time::Sleep;
 

@@ -1,0 +1,4 @@
+//! hyper 1.x on evloop (feature `hyper`): see [`evloop::examples::hyper_server`].
+fn main() -> std::process::ExitCode {
+    evloop::examples::hyper_server::main()
+}

@@ -1,0 +1,96 @@
+//! `http_server`: the HTTP/1.1 server of [`crate::http`] on every loop.
+//!
+//! ```text
+//! cargo run --release --example http_server -- [--addr 127.0.0.1:8080] [--threads N]
+//!     [--header-timeout-ms MS] [--idle-timeout-ms MS] [--body-timeout-ms MS]
+//!     [--max-body-bytes BYTES]
+//! curl -i http://127.0.0.1:8080/
+//! ```
+//!
+//! `GET /loop` answers the index of the loop that serves the connection.
+
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use crate::cli::{CliError, Flags, ServerArgs, server_usage};
+use crate::http::{Config, RuntimeSleeper, Stats, serve_connection};
+use crate::server;
+
+/// The default port.
+pub const PORT: u16 = 8080;
+
+/// The command line of `http_server`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Args {
+    /// Address and loops.
+    pub server: ServerArgs,
+    /// Limits and timeouts.
+    pub config: Config,
+}
+
+/// The usage text.
+pub fn usage() -> String {
+    let d = Config::default();
+    format!(
+        "usage: http_server [OPTIONS]\n\n{}
+  --header-timeout-ms MS    a request head must arrive within this (default {})
+  --idle-timeout-ms MS      close a connection idle between requests (default {})
+  --body-timeout-ms MS      a request body must arrive within this (default {})
+  --max-body-bytes BYTES    larger request bodies get 413 (default {})",
+        server_usage(PORT),
+        d.header_timeout.as_millis(),
+        d.idle_timeout.as_millis(),
+        d.body_timeout.as_millis(),
+        d.max_body_bytes,
+    )
+}
+
+impl Args {
+    /// Parses the arguments after the program name.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, CliError> {
+        let known = [
+            "addr",
+            "threads",
+            "header-timeout-ms",
+            "idle-timeout-ms",
+            "body-timeout-ms",
+            "max-body-bytes",
+        ];
+        let flags = Flags::parse(args, &known)?;
+        let d = Config::default();
+        Ok(Args {
+            server: ServerArgs::from_flags(&flags, PORT)?,
+            config: Config {
+                header_timeout: flags.millis("header-timeout-ms", d.header_timeout)?,
+                idle_timeout: flags.millis("idle-timeout-ms", d.idle_timeout)?,
+                body_timeout: flags.millis("body-timeout-ms", d.body_timeout)?,
+                max_body_bytes: flags.get("max-body-bytes", d.max_body_bytes)?,
+                ..d
+            },
+        })
+    }
+}
+
+/// Runs the server until `SIGINT` or `SIGTERM`.
+pub fn run(args: Args) -> std::io::Result<()> {
+    let config = args.config;
+    server::run(&args.server, move |index| {
+        let config = Rc::new(config.clone());
+        let stats = Rc::new(Stats::new(index));
+        move |stream| {
+            let (config, stats) = (config.clone(), stats.clone());
+            async move {
+                let _ = serve_connection(stream, &config, &RuntimeSleeper, &stats).await;
+            }
+        }
+    })
+    .map(drop)
+}
+
+/// The example's `main`: parses `std::env::args`, runs, and gives the exit code.
+pub fn main() -> ExitCode {
+    match super::parse(Args::parse(std::env::args().skip(1)), &usage()) {
+        Ok(args) => super::exit("http_server", run(args)),
+        Err(code) => code,
+    }
+}
