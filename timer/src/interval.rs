@@ -98,6 +98,29 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
 }
 
 /// The stream of ticks made by [`interval`]. `!Send`.
+///
+/// The first tick completes at once; each later one waits for its deadline, and
+/// [`MissedTickBehavior`] says what happens when the ticks fall behind.
+///
+/// ```
+/// use std::task::{Context, Waker};
+/// use std::time::{Duration, Instant};
+///
+/// let timers = timer::Handle::new();
+/// let _guard = timers.enter();
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let start = Instant::now();
+/// let mut ticks = timer::interval(Duration::from_millis(2));
+/// let first = ticks.poll_tick(&mut cx);
+/// assert!(first.is_ready());
+/// // The second tick waits: the loop sleeps until the deadline and fires it.
+/// assert!(ticks.poll_tick(&mut cx).is_pending());
+/// let next = timers.next_deadline().unwrap();
+/// std::thread::sleep(next.saturating_duration_since(Instant::now()));
+/// timers.fire_expired(Instant::now());
+/// assert!(ticks.poll_tick(&mut cx).is_ready());
+/// assert!(start.elapsed() >= Duration::from_millis(2));
+/// ```
 #[derive(Debug)]
 pub struct Interval {
     delay: Sleep,

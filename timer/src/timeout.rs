@@ -33,6 +33,22 @@ impl From<Elapsed> for io::Error {
 ///
 /// The future is polled before the deadline is checked, so one that is ready wins even
 /// when the deadline has passed; and no timer is set unless the future has to wait.
+///
+/// ```
+/// use std::future::{Future, pending, ready};
+/// use std::pin::pin;
+/// use std::task::{Context, Poll, Waker};
+/// use std::time::Duration;
+///
+/// let timers = timer::Handle::new();
+/// let _guard = timers.enter();
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let won = pin!(timer::timeout(Duration::from_secs(1), ready(7))).poll(&mut cx);
+/// assert_eq!(won, Poll::Ready(Ok(7)));
+/// let lost = pin!(timer::timeout(Duration::ZERO, pending::<()>())).poll(&mut cx);
+/// assert!(matches!(lost, Poll::Ready(Err(timer::Elapsed { .. }))));
+/// assert!(timers.is_empty());
+/// ```
 pub fn timeout<F: Future>(dur: Duration, future: F) -> Timeout<F> {
     Timeout {
         future,
