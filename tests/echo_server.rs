@@ -58,11 +58,11 @@ fn a_thousand_connections_with_resets_and_half_closes() {
         "RLIMIT_NOFILE hard limit {limit} is too low"
     );
     let server = Server::start("echo_server", &[]);
-    // The baseline, after one full exchange.
+    // The baseline, checked again after one full exchange.
+    let base = server.open_fds();
     let mut first = server.connect();
     round_trip(&mut first, b"warm up");
     drop(first);
-    let base = server.open_fds();
     wait_until("the warm-up connection to close", HANG_GUARD, || {
         server.open_fds() == base
     });
