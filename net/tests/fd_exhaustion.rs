@@ -1,0 +1,192 @@
+//! Accept under fd exhaustion (tokio #3529). The test binary runs itself as a child
+//! with a low `RLIMIT_NOFILE` and a listener using the back-off accept loop documented
+//! on `TcpListener::accept`. The parent opens more connections than the child has
+//! descriptors for, checks that the child does not spin while it is out of them (its
+//! CPU time, from `/proc`), then closes the served connections and checks that the
+//! child accepts and serves every queued one.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use reactor::BackendKind;
+
+const CHILD_ENV: &str = "NET_FD_EXHAUSTION_CHILD";
+const LIMIT: u64 = 64;
+const CONNECTIONS: usize = 100;
+const BACKOFF: Duration = Duration::from_millis(10);
+
+/// The child: serves `CONNECTIONS` connections with `LIMIT` descriptors, then exits.
+#[test]
+fn child_entry() {
+    let Ok(backend) = std::env::var(CHILD_ENV) else {
+        return; // an ordinary test run: nothing to do
+    };
+    let kind = match backend.as_str() {
+        "poll" => BackendKind::Poll,
+        _ => BackendKind::Epoll,
+    };
+    let limit = libc::rlimit {
+        rlim_cur: LIMIT,
+        rlim_max: LIMIT,
+    };
+    // SAFETY: `limit` is a valid rlimit that setrlimit only reads.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
+    let rt = runtime::Builder::new().backend(kind).build().unwrap();
+    rt.block_on(async {
+        let listener = net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("PORT {}", listener.local_addr().unwrap().port());
+        let mut accepted = 0;
+        let mut exhausted = 0u64;
+        let open = Rc::new(std::cell::Cell::new(0usize));
+        while accepted < CONNECTIONS {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    accepted += 1;
+                    open.set(open.get() + 1);
+                    let open = open.clone();
+                    drop(runtime::spawn(async move {
+                        let _ = stream.write_all(b"hi").await;
+                        let mut buf = [0; 8];
+                        // Hold the descriptor until the peer closes.
+                        while let Ok(n) = stream.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                        open.set(open.get() - 1);
+                    }));
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    exhausted += 1;
+                    runtime::time::sleep(BACKOFF).await;
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+        println!("DONE accepted={accepted} exhausted={exhausted}");
+        // Let the last replies go out before the process exits.
+        while open.get() > 0 {
+            runtime::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+}
+
+/// User plus system CPU time of `pid`, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// Kills the child if the test fails before it exits.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Whether `stream` has the server's greeting, waiting up to `wait`.
+fn greeted(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0; 2];
+    matches!(stream.read_exact(&mut buf), Ok(()) if &buf == b"hi")
+}
+
+fn accept_recovers_after_fd_exhaustion(kind: BackendKind) {
+    let backend = match kind {
+        BackendKind::Poll => "poll",
+        _ => "epoll",
+    };
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, backend)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Reap(child);
+    let pid = child.0.id();
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let port: u16 = loop {
+        let line = lines.next().expect("child printed its port").unwrap();
+        // The harness may have printed the test's name on the same line.
+        if let Some(at) = line.find("PORT ") {
+            break line[at + 5..].trim().parse().unwrap();
+        }
+    };
+
+    let mut conns: Vec<TcpStream> = (0..CONNECTIONS)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // Let the child accept what it can and run out of descriptors.
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The exhaustion window: the child must be waiting, not spinning.
+    let (cpu0, wall0) = (cpu_time(pid), Instant::now());
+    std::thread::sleep(Duration::from_millis(1000));
+    let (cpu, wall) = (cpu_time(pid) - cpu0, wall0.elapsed());
+    assert!(
+        cpu.as_secs_f64() < 0.5 * wall.as_secs_f64(),
+        "the child spun while out of descriptors: {cpu:?} CPU in {wall:?}"
+    );
+
+    let served: Vec<bool> = conns
+        .iter_mut()
+        .map(|c| greeted(c, Duration::from_millis(1)))
+        .collect();
+    let first = served.iter().filter(|&&s| s).count();
+    assert!(
+        first > 0 && first < CONNECTIONS,
+        "{first} of {CONNECTIONS} served before any closed"
+    );
+
+    // Close the served connections: the child frees their descriptors and goes on
+    // accepting the queued ones.
+    let mut waiting = Vec::new();
+    for (conn, served) in conns.drain(..).zip(served) {
+        if !served {
+            waiting.push(conn);
+        }
+    }
+    for conn in &mut waiting {
+        assert!(
+            greeted(conn, Duration::from_secs(20)),
+            "a queued connection was never served after descriptors were freed"
+        );
+    }
+    drop(waiting);
+    // Read the child's output to its end, so it never writes into a closed pipe.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let done = rest
+        .iter()
+        .find(|l| l.contains("DONE"))
+        .expect("child finished");
+    assert!(done.contains(&format!("accepted={CONNECTIONS}")), "{done}");
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "child failed: {status}");
+    eprintln!("{backend}: {first} served before exhaustion, CPU {cpu:?} in {wall:?}; {done}");
+}
+
+#[test]
+fn epoll_accept_recovers_after_fd_exhaustion() {
+    accept_recovers_after_fd_exhaustion(BackendKind::Epoll);
+}
+
+#[test]
+fn poll_accept_recovers_after_fd_exhaustion() {
+    accept_recovers_after_fd_exhaustion(BackendKind::Poll);
+}
