@@ -12,7 +12,9 @@ tests=("$@")
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
 # The JSON lines name each test binary cargo built.
-mapfile -t bins < <(cargo test -p runtime "${args[@]}" --no-run --message-format=json 2>/dev/null |
+json=$(cargo test -p runtime "${args[@]}" --no-run --message-format=json) ||
+    { echo "memcheck.sh: building the tests failed" >&2; exit 2; }
+mapfile -t bins < <(printf '%s\n' "$json" |
     grep '"executable":"' | grep '"kind":\["test"\]' |
     sed -E 's/.*"executable":"([^"]+)".*/\1/')
 [ ${#bins[@]} -gt 0 ] || { echo "memcheck.sh: no test binary was built" >&2; exit 2; }

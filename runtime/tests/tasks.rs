@@ -466,3 +466,28 @@ fn futures_dropped_at_shutdown_still_see_their_reactor() {
     drop(rt);
     assert!(saw.get(), "the reactor is current while task futures drop");
 }
+
+#[test]
+fn small_event_interval_and_budget_still_run_everything() {
+    let rt = runtime::Builder::new()
+        .event_interval(1)
+        .budget(1)
+        .build()
+        .unwrap();
+    let sum = rt.block_on(async {
+        let hs: Vec<_> = (0..100u32)
+            .map(|i| {
+                spawn(async move {
+                    yield_now().await;
+                    i
+                })
+            })
+            .collect();
+        let mut sum = 0;
+        for h in hs {
+            sum += h.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, 4950);
+}
