@@ -1,4 +1,5 @@
-//! The task allocation, its wakers and the run queues (see the protocol in `task/mod.rs`).
+//! The task allocation: header, stage, the generic operations and the wakers (see the
+//! protocol in `task/mod.rs`).
 
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
