@@ -3,9 +3,11 @@
 //! This is libevent's `min_heap_idx`, with a slab in front of it.
 //!
 //! - The **heap array** holds small [`HeapEntry`] values, `(deadline, seq, slot)`, so a
-//!   sift compares and moves 32 bytes without touching the slab. It is ordered by
+//!   sift compares and moves 24 bytes without touching the slab. It is ordered by
 //!   `(deadline, seq)`: `seq` grows with every insert and reset, so equal deadlines fire
-//!   in the order they were set.
+//!   in the order they were set. The deadline is kept as nanoseconds after the heap's
+//!   epoch (a century before the heap was made, where the clock can go back that far),
+//!   a `u64` that compares in one instruction and converts back to the exact `Instant`.
 //! - The **slab** holds one [`Slot`] per timer: its waker, its generation and a link.
 //!   While the slot is occupied the link is the entry's position in the heap array, kept
 //!   up to date by every move, so cancel and reset find the entry in O(1) and fix the
@@ -18,7 +20,7 @@
 
 use std::fmt;
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Names one timer in a [`TimerHeap`]: a slab index and the generation of that slot.
 ///
@@ -33,10 +35,29 @@ pub struct TimerKey {
 /// The end of the free list.
 const NIL: u32 = u32::MAX;
 
+/// How far before its creation a heap's epoch lies, at most: a century.
+const EPOCH_BACK: u64 = 86_400 * 365 * 100;
+
+/// The latest deadline a heap keeps apart from later ones, in nanoseconds after its
+/// epoch: two centuries, so about a century ahead (later ones are kept as this).
+const MAX_TICKS: u64 = 2 * EPOCH_BACK * 1_000_000_000;
+
+/// The instant a new heap counts deadlines from: a century ago, or as far back as the
+/// platform's clock goes. Deadlines before it are kept as the epoch itself (they are long
+/// due either way).
+fn epoch() -> Instant {
+    let now = Instant::now();
+    [EPOCH_BACK, 86_400 * 365, 86_400]
+        .into_iter()
+        .find_map(|secs| now.checked_sub(Duration::from_secs(secs)))
+        .unwrap_or(now)
+}
+
 /// One element of the heap array: what a sift compares, and where the timer lives.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HeapEntry {
-    deadline: Instant,
+    /// The deadline, in nanoseconds after the heap's epoch.
+    at: u64,
     seq: u64,
     slot: u32,
 }
@@ -45,7 +66,7 @@ impl HeapEntry {
     /// The heap order: deadline first, then insertion (or reset) order.
     #[inline]
     fn before(&self, other: &HeapEntry) -> bool {
-        (self.deadline, self.seq) < (other.deadline, other.seq)
+        (self.at, self.seq) < (other.at, other.seq)
     }
 }
 
@@ -91,6 +112,7 @@ impl Slot {
 /// heap.assert_invariants();
 /// ```
 pub struct TimerHeap<const D: usize = 4> {
+    epoch: Instant,
     heap: Vec<HeapEntry>,
     slots: Vec<Slot>,
     free: u32,
@@ -118,6 +140,7 @@ impl<const D: usize> Default for TimerHeap<D> {
     fn default() -> Self {
         const { assert!(D >= 2, "a d-ary heap needs D >= 2") };
         TimerHeap {
+            epoch: epoch(),
             heap: Vec::new(),
             slots: Vec::new(),
             free: NIL,
@@ -178,7 +201,7 @@ impl<const D: usize> TimerHeap<D> {
             index
         };
         let entry = HeapEntry {
-            deadline,
+            at: self.ticks(deadline),
             seq: self.bump_seq(),
             slot: index,
         };
@@ -204,7 +227,7 @@ impl<const D: usize> TimerHeap<D> {
         };
         let old = self.heap[pos];
         let entry = HeapEntry {
-            deadline,
+            at: self.ticks(deadline),
             seq: self.bump_seq(),
             slot: old.slot,
         };
@@ -223,8 +246,12 @@ impl<const D: usize> TimerHeap<D> {
     }
 
     /// The deadline of `key`'s timer, or `None` for a stale key.
+    ///
+    /// It is the exact `Instant` given, for any deadline within about a century of the
+    /// heap's creation; one further out is kept (and reported) as that bound.
     pub fn deadline(&self, key: TimerKey) -> Option<Instant> {
-        self.position(key).map(|pos| self.heap[pos].deadline)
+        self.position(key)
+            .map(|pos| self.instant(self.heap[pos].at))
     }
 
     /// Whether `key`'s timer is still in the heap (neither fired nor cancelled).
@@ -234,7 +261,7 @@ impl<const D: usize> TimerHeap<D> {
 
     /// The earliest deadline in the heap: how long the reactor may wait.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heap.first().map(|e| e.deadline)
+        self.heap.first().map(|e| self.instant(e.at))
     }
 
     /// Removes every timer whose deadline is at or before `now` and wakes its waker, in
@@ -259,8 +286,9 @@ impl<const D: usize> TimerHeap<D> {
     /// it, so that a woken task may set timers again straight away.
     pub fn drain_expired(&mut self, now: Instant, wakers: &mut Vec<Waker>) -> usize {
         let mut fired = 0;
+        let now = self.ticks(now);
         while let Some(top) = self.heap.first() {
-            if top.deadline > now {
+            if top.at > now {
                 break;
             }
             let slot = top.slot;
@@ -353,6 +381,25 @@ impl<const D: usize> TimerHeap<D> {
             Some(old) if old.will_wake(waker) => Some(None),
             _ => Some(slot.waker.replace(waker.clone())),
         }
+    }
+
+    /// `deadline` in nanoseconds after the epoch, clamped to `0..=MAX_TICKS`.
+    #[inline]
+    fn ticks(&self, deadline: Instant) -> u64 {
+        let since = deadline.saturating_duration_since(self.epoch);
+        since
+            .as_secs()
+            .checked_mul(1_000_000_000)
+            .map_or(MAX_TICKS, |ns| {
+                ns.saturating_add(u64::from(since.subsec_nanos()))
+                    .min(MAX_TICKS)
+            })
+    }
+
+    /// The instant `at` nanoseconds after the epoch.
+    #[inline]
+    fn instant(&self, at: u64) -> Instant {
+        self.epoch + Duration::from_nanos(at)
     }
 
     /// The heap position of `key`'s timer, if the key is current.
@@ -462,8 +509,27 @@ mod tests {
 
     #[test]
     fn entries_are_small() {
-        assert_eq!(size_of::<HeapEntry>(), 32);
+        assert_eq!(size_of::<HeapEntry>(), 24);
         assert_eq!(size_of::<Slot>(), 24);
+    }
+
+    #[test]
+    fn extreme_deadlines_are_clamped_but_keep_their_order() {
+        let mut heap = TimerHeap::new();
+        let now = Instant::now();
+        let year = Duration::from_secs(86_400 * 365);
+        let far = heap.insert(now + year * 30, None);
+        let farther = heap.insert(now + year * 150, None);
+        let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        let due = heap.insert(past, None);
+        assert_eq!(heap.deadline(far), Some(now + year * 30));
+        assert_eq!(heap.deadline(due), Some(past));
+        assert!(heap.deadline(farther).unwrap() >= now + year * 30);
+        assert_eq!(heap.fire_expired(now), 1);
+        assert!(heap.is_registered(far) && heap.is_registered(farther));
+        assert_eq!(heap.fire_expired(now + year * 30), 1);
+        assert!(heap.is_registered(farther));
+        heap.assert_invariants();
     }
 
     #[test]
