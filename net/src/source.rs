@@ -122,6 +122,10 @@ impl Source {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        // Only what one `sendmsg` takes counts: a write shorter than that means the send
+        // buffer is full, while clearing readiness on a write cut short by the iovec
+        // limit would wait for an edge that never comes.
+        let bufs = &bufs[..bufs.len().min(sys::MAX_IOVECS)];
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if total == 0 {
             return Poll::Ready(Ok(0));

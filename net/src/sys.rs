@@ -369,14 +369,18 @@ pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     })
 }
 
-/// Sends the buffers in one `sendmsg`, never raising SIGPIPE.
+/// The most buffers one `sendmsg` takes (`IOV_MAX` on Linux and the BSDs); callers
+/// pass at most this many, and a longer list is cut here too.
+pub(crate) const MAX_IOVECS: usize = 1024;
+
+/// Sends the buffers (at most [`MAX_IOVECS`]) in one `sendmsg`, never raising SIGPIPE.
 pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     count();
     // SAFETY: `msghdr` is plain old data; all-zero is valid (no name, no control data).
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     // `IoSlice` is guaranteed ABI-compatible with `iovec` on unix.
     msg.msg_iov = bufs.as_ptr().cast_mut().cast::<libc::iovec>();
-    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    msg.msg_iovlen = bufs.len().min(MAX_IOVECS) as _;
     // SAFETY: `msg` points at `bufs.len()` iovecs, each describing a live slice the
     // kernel only reads.
     cvt_size(unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, SEND_FLAGS) })

@@ -400,6 +400,58 @@ fn linger_and_options(kind: BackendKind) {
     });
 }
 
+fn every_address_is_tried_in_order(kind: BackendKind) {
+    run(kind, async {
+        let listener = net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let good = listener.local_addr().unwrap();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let client = net::TcpStream::connect(&[closed, good][..]).await.unwrap();
+        assert_eq!(client.peer_addr().unwrap(), good);
+        let err = net::TcpStream::connect([good, closed]).await;
+        assert!(err.is_ok(), "the first address answers");
+        let err = net::TcpStream::connect([closed, closed]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        let err = net::TcpStream::connect(&[][..]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    });
+}
+
+fn io_spends_the_budget(kind: BackendKind) {
+    run(kind, async {
+        let (client, server) = connected_pair().await;
+        let task = runtime::spawn(async move {
+            client.write_all(b"abc").await.unwrap();
+            let before = reactor::budget::remaining().expect("a task has a budget");
+            client.write_all(b"def").await.unwrap();
+            let after = reactor::budget::remaining().unwrap();
+            (before, after)
+        });
+        let (before, after) = task.await.unwrap();
+        assert_eq!(before - after, 1, "one write, one unit");
+        let mut buf = [0; 6];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"abcdef");
+    });
+}
+
+fn more_iovecs_than_one_sendmsg_takes(kind: BackendKind) {
+    run(kind, async {
+        let (client, server) = connected_pair().await;
+        let byte = [1u8];
+        let bufs: Vec<IoSlice<'_>> = (0..3000).map(|_| IoSlice::new(&byte)).collect();
+        let n = client.write_vectored(&bufs).await.unwrap();
+        assert!(n > 0 && n <= 1024, "{n}");
+        // Readiness was not cleared by the cut-short write: the next one goes through.
+        client.write_all(b"!").await.unwrap();
+        let mut buf = vec![0; n + 1];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(buf[n], b'!');
+    });
+}
+
 #[test]
 fn sockets_need_a_runtime() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -421,4 +473,7 @@ per_backend!(
     listener_and_stream_move_between_loops,
     reuseport_listeners_share_a_port,
     linger_and_options,
+    every_address_is_tried_in_order,
+    io_spends_the_budget,
+    more_iovecs_than_one_sendmsg_takes,
 );

@@ -37,7 +37,8 @@ pub struct UnixListener {
 
 impl UnixListener {
     /// Binds to `path` (which must not exist yet) and starts listening; registers with
-    /// the current loop, so it fails outside a runtime.
+    /// the current loop, so it fails outside a runtime. The socket file stays when the
+    /// listener is dropped: remove it when done.
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
         let path = path.as_ref();
         let addr = SockAddr::from_unix_path(path)?;

@@ -14,7 +14,7 @@ pub use stream::UnixStream;
 use crate::sys::SockAddr;
 
 /// The address of a Unix socket: a path, or unnamed (a socket from `pair`, or one that
-/// never bound).
+/// never bound). Linux abstract addresses are reported as unnamed.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SocketAddr {
     path: Option<PathBuf>,
