@@ -216,7 +216,8 @@ const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
 const SEND_FLAGS: c_int = 0;
 
-/// Marks `fd` non-blocking and close-on-exec, where the socket call could not.
+/// Marks `fd` non-blocking and close-on-exec where the socket call could not, and on
+/// Apple systems (which lack `MSG_NOSIGNAL`) sets `SO_NOSIGPIPE`.
 #[cfg_attr(
     any(target_os = "linux", target_os = "android", target_os = "freebsd"),
     allow(dead_code)
@@ -227,6 +228,20 @@ fn set_nonblock_cloexec(fd: RawFd) -> io::Result<()> {
         let flags = cvt(libc::fcntl(fd, libc::F_GETFL))?;
         cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
         cvt(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC))?;
+    }
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    {
+        let on: c_int = 1;
+        // SAFETY: `on` points at one readable c_int, the size passed.
+        cvt(unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_NOSIGPIPE,
+                (&raw const on).cast::<c_void>(),
+                mem::size_of::<c_int>() as socklen_t,
+            )
+        })?;
     }
     Ok(())
 }
@@ -252,13 +267,6 @@ pub(crate) fn socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
         // SAFETY: socket takes only integers.
         let fd = owned(cvt(unsafe { libc::socket(domain, ty, 0) })?);
         set_nonblock_cloexec(fd.as_raw_fd())?;
-        #[cfg(any(target_os = "macos", target_os = "ios"))]
-        setsockopt(
-            std::os::fd::AsFd::as_fd(&fd),
-            libc::SOL_SOCKET,
-            libc::SO_NOSIGPIPE,
-            1,
-        )?;
         Ok(fd)
     }
 }
