@@ -449,10 +449,10 @@ fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
     results.notes.push(format!(
         "instructions: user-space `Ir` of the server process under `valgrind --tool=callgrind`, \
          (I({k2}) − I({k1})) / (n₂ − n₁) messages at 50 connections, one run each \
-         (the counts are deterministic to well under 1 %); profiles in {}. valgrind does not \
-         know `epoll_pwait2` (it warns about syscall 441), so there evloop's reactor uses \
-         `epoll_wait`, as on a kernel without it",
-        dir.display()
+         (the counts are deterministic to well under 1 %); the profiles are kept in \
+         `callgrind/` next to this report. valgrind does not know `epoll_pwait2` (it warns \
+         about syscall 441), so there evloop's reactor uses `epoll_wait`, as on a kernel \
+         without it"
     ));
     let cases = [
         Callgrind {
