@@ -20,16 +20,19 @@ thread_local! {
 
 /// Sets this thread's budget to `units` operations. The executor calls this before
 /// each poll of a task.
+#[inline]
 pub fn refill(units: u32) {
     BUDGET.with(|b| b.set(units.min(UNCONSTRAINED - 1)));
 }
 
 /// Removes the limit: every operation proceeds.
+#[inline]
 pub fn set_unconstrained() {
     BUDGET.with(|b| b.set(UNCONSTRAINED));
 }
 
 /// The operations left, or `None` when unconstrained.
+#[inline]
 pub fn remaining() -> Option<u32> {
     BUDGET.with(|b| {
         let v = b.get();
@@ -39,6 +42,7 @@ pub fn remaining() -> Option<u32> {
 
 /// Spends one unit. When none is left, wakes the task (so it is polled again after the
 /// others) and returns `Pending`.
+#[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     BUDGET.with(|b| match b.get() {
         UNCONSTRAINED => Poll::Ready(()),
@@ -54,6 +58,7 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 }
 
 /// Gives back one unit spent by an operation that then found nothing to do.
+#[inline]
 pub fn refund() {
     BUDGET.with(|b| {
         let v = b.get();
