@@ -107,6 +107,19 @@ pub struct Results {
     pub entries: Vec<Entry>,
     /// Notes on how figures were taken (`http load generator: builtin`, ...).
     pub notes: Vec<String>,
+    /// Where the instructions go, per server profiled under callgrind.
+    pub profiles: Vec<Profile>,
+}
+
+/// The functions that cost a server the most instructions per message.
+#[derive(Debug)]
+pub struct Profile {
+    /// The service and its parameters.
+    pub title: String,
+    /// The runtime profiled.
+    pub runtime: &'static str,
+    /// (function, self `Ir` per message), most first.
+    pub top: Vec<(String, f64)>,
 }
 
 /// How an entry is named and judged, given when a sample is recorded.
@@ -198,6 +211,11 @@ impl Results {
             "pairs": pairs,
             "notes": self.notes,
             "results": entries,
+            "profiles": self.profiles.iter().map(|p| json!({
+                "service": p.title,
+                "runtime": p.runtime,
+                "top": p.top.iter().map(|(f, ir)| json!({"function": f, "ir_per_message": ir})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -258,6 +276,17 @@ impl Results {
             "\n↑ higher is better, ↓ lower is better. Cells: median (min–max) over the runs. \
              Ratios compare medians and are oriented so that > 1 means evloop is better.\n",
         );
+        for p in self.profiles.iter().filter(|p| p.runtime == "evloop") {
+            let _ = writeln!(
+                s,
+                "\nevloop, {}: self `Ir` per message by function (differential callgrind \
+                 profile)\n\n| function | Ir/msg |\n|---|---|",
+                p.title
+            );
+            for (f, ir) in &p.top {
+                let _ = writeln!(s, "| `{}` | {ir:.0} |", f.replace('|', "\\|"));
+            }
+        }
         s
     }
 }

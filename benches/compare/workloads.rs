@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::child;
-use crate::report::{Goal, Key, Results};
+use crate::report::{Goal, Key, Profile, Results};
 use crate::serve::{ECHO_BUF, IDLE_BUF};
 
 /// The names `--only` accepts, in the order of a full run.
@@ -489,8 +489,8 @@ fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
         for &runtime in runtimes {
             match callgrind_points(&dir, service, runtime, &load, [k1, k2]) {
                 Ok(points) => {
-                    let (n1, i1) = points[0];
-                    let (n2, i2) = points[1];
+                    let (n1, i1, ref p1) = points[0];
+                    let (n2, i2, ref p2) = points[1];
                     if n2 > n1 {
                         let key = Key {
                             workload: "instructions per message",
@@ -502,6 +502,14 @@ fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                             goals,
                         };
                         results.record(key, runtime, (i2 - i1) / (n2 - n1));
+                        match crate::profile::per_message((n1, p1), (n2, p2), 12) {
+                            Ok(top) => results.profiles.push(Profile {
+                                title: format!("{service} ({params})"),
+                                runtime,
+                                top,
+                            }),
+                            Err(e) => failed(results, &format!("annotating {service}"), &e),
+                        }
                     }
                 }
                 Err(e) => failed(results, &format!("callgrind {service} on {runtime}"), &e),
@@ -511,14 +519,15 @@ fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
     Ok(())
 }
 
-/// (messages, instructions) of the server under callgrind for each of `counts`.
+/// (messages, instructions, profile) of the server under callgrind for each of
+/// `counts`.
 fn callgrind_points(
     dir: &Path,
     service: &str,
     runtime: &str,
     load: &[String],
     counts: [u64; 2],
-) -> std::io::Result<Vec<(f64, f64)>> {
+) -> std::io::Result<Vec<(f64, f64, PathBuf)>> {
     let mut points = Vec::new();
     for k in counts {
         progress(&format!("callgrind {service}, {runtime}, {k} messages"));
@@ -544,7 +553,8 @@ fn callgrind_points(
         let res = child::loadgen(&args, Duration::from_secs(330))?;
         server.stop();
         let n = res.get("total").copied().unwrap_or(0.0);
-        points.push((n, child::callgrind_total(&out)? as f64));
+        let total = child::callgrind_total(&out)? as f64;
+        points.push((n, total, out));
     }
     Ok(points)
 }
