@@ -205,8 +205,19 @@ impl<const D: usize> TimerHeap<D> {
             seq: self.bump_seq(),
             slot: index,
         };
-        self.heap.push(entry);
-        self.sift_up(pos, entry);
+        // Most timers land in order (always so in an empty heap): no sift, no writes
+        // but the push (the slot already links to `pos`).
+        let in_order = pos == 0 || !entry.before(&self.heap[(pos - 1) / D]);
+        if self.heap.len() < self.heap.capacity() {
+            // No growth here, so nothing to keep the entry alive across a call: it goes
+            // from registers to the array.
+            self.heap.push(entry);
+        } else {
+            self.grow_and_push(entry);
+        }
+        if !in_order {
+            self.sift_up(pos, entry);
+        }
         TimerKey {
             index,
             generation: self.slots[index as usize].generation,
@@ -416,6 +427,13 @@ impl<const D: usize> TimerHeap<D> {
         seq
     }
 
+    /// Pushes `entry` onto a full heap array (the rare, growing case of `insert`).
+    #[cold]
+    #[inline(never)]
+    fn grow_and_push(&mut self, entry: HeapEntry) {
+        self.heap.push(entry);
+    }
+
     /// Frees `index` (whose entry has left the heap) and returns its waker.
     #[inline]
     fn release(&mut self, index: u32) -> Option<Waker> {
@@ -443,7 +461,7 @@ impl<const D: usize> TimerHeap<D> {
     /// Puts `entry` in the hole at `pos`, or higher: moves parents down into the hole
     /// until the parent is before `entry`. The entry is passed by value, not read back
     /// from the array, so a fresh push costs no reload.
-    #[inline]
+    #[inline(always)]
     fn sift_up(&mut self, mut pos: usize, entry: HeapEntry) {
         while pos > 0 {
             let parent = (pos - 1) / D;
