@@ -32,6 +32,18 @@ pub struct TimerKey {
     generation: u32,
 }
 
+impl TimerKey {
+    /// A key the heap never issues (issued keys carry an odd generation), told apart by
+    /// `tag`. It lets a holder of a key use the same field for a state of its own while
+    /// it has no timer set.
+    pub(crate) const fn unissued(tag: u32) -> TimerKey {
+        TimerKey {
+            index: tag,
+            generation: 0,
+        }
+    }
+}
+
 /// The end of the free list.
 const NIL: u32 = u32::MAX;
 

@@ -40,12 +40,14 @@ pub(crate) fn add_saturating(at: Instant, dur: Duration) -> Instant {
 ///
 /// Polling it outside a runtime panics with a message that says so.
 pub fn sleep(dur: Duration) -> Sleep {
-    let mut sleep = sleep_until(deadline_after(dur));
-    // The deadline was just read off the clock plus a non-zero `dur`: the first poll
-    // need not read the clock again. Should it come more than `dur` later, the entry
-    // fires on the loop's next turn: late by one turn, never early.
-    sleep.unread = !dur.is_zero();
-    sleep
+    Sleep {
+        deadline: deadline_after(dur),
+        heap: None,
+        // The deadline was just read off the clock plus a non-zero `dur`: the first poll
+        // need not read the clock again. Should it come more than `dur` later, the entry
+        // fires on the loop's next turn: late by one turn, never early.
+        key: if dur.is_zero() { UNPOLLED } else { FRESH },
+    }
 }
 
 /// Waits until `deadline`. One whose deadline has passed completes on its first poll,
@@ -53,27 +55,33 @@ pub fn sleep(dur: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
-        entry: None,
-        elapsed: false,
-        unread: false,
+        heap: None,
+        key: UNPOLLED,
     }
 }
+
+/// Phase of a sleep without a heap entry: not set yet; the first poll reads the clock.
+const UNPOLLED: TimerKey = TimerKey::unissued(0);
+/// Phase: not set yet, and the deadline is a fresh `now + dur` with `dur > 0`: the first
+/// poll skips the clock.
+const FRESH: TimerKey = TimerKey::unissued(1);
+/// Phase: completed; polls return `Ready` until a reset.
+const ELAPSED: TimerKey = TimerKey::unissued(2);
 
 /// The future of [`sleep`] and [`sleep_until`]. `!Send`: it belongs to its loop's heap.
 ///
 /// Dropping it removes its heap entry; [`reset`](Sleep::reset) moves the entry in place.
-/// It is `Unpin`, so it can be polled through `&mut` without pinning.
+/// It is `Unpin`, so it can be polled through `&mut` without pinning. It takes 32 bytes.
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
     deadline: Instant,
-    /// The heap and key while registered. Keeping the heap (not just the key) means a
-    /// drop on another loop can never cancel that loop's timers.
-    entry: Option<(Handle, TimerKey)>,
-    /// Completed; polls return `Ready` until a reset.
-    elapsed: bool,
-    /// The deadline is a fresh `now + dur` with `dur > 0`, unchanged since: the first
-    /// poll skips the clock.
-    unread: bool,
+    /// The heap holding this sleep's entry, from the poll that set it until a poll finds
+    /// it fired, a reset finds it gone, or the sleep drops. Keeping the heap (not just the
+    /// key) means a drop on another loop can never cancel that loop's timers.
+    heap: Option<Handle>,
+    /// With `heap`: the entry's key. Without: the phase, `UNPOLLED`, `FRESH` or
+    /// `ELAPSED` (keys the heap never issues).
+    key: TimerKey,
 }
 
 impl Sleep {
@@ -84,7 +92,7 @@ impl Sleep {
 
     /// True once the sleep has completed.
     pub fn is_elapsed(&self) -> bool {
-        self.elapsed
+        self.heap.is_none() && self.key == ELAPSED
     }
 
     /// Sets a new deadline, moving the heap entry in place if there is one (it also goes
@@ -93,21 +101,20 @@ impl Sleep {
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
-        this.elapsed = false;
-        this.unread = false;
-        if let Some((handle, key)) = &this.entry {
-            if handle.inner.heap.borrow_mut().reset(*key, deadline) {
+        if let Some(handle) = &this.heap {
+            if handle.inner.heap.borrow_mut().reset(this.key, deadline) {
                 return;
             }
-            this.entry = None;
+            this.heap = None;
         }
+        this.key = UNPOLLED;
     }
 
     /// True when this sleep holds an entry in `handle`'s heap.
     pub fn is_registered_in(&self, handle: &Handle) -> bool {
-        self.entry.as_ref().is_some_and(|(h, key)| {
-            h.same_heap(handle) && h.inner.heap.borrow().is_registered(*key)
-        })
+        self.heap
+            .as_ref()
+            .is_some_and(|h| h.same_heap(handle) && h.inner.heap.borrow().is_registered(self.key))
     }
 }
 
@@ -116,51 +123,46 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.elapsed {
+        if let Some(handle) = &this.heap {
+            let replaced = handle
+                .inner
+                .heap
+                .borrow_mut()
+                .update_waker(this.key, cx.waker());
+            // The replaced waker (if any) drops here, after the heap is released: a
+            // waker's drop may run arbitrary code, even drop another `Sleep`.
+            if replaced.is_some() {
+                return Poll::Pending;
+            }
+            // The entry is gone: the heap fired it.
+            this.heap = None;
+            this.key = ELAPSED;
             return Poll::Ready(());
         }
-        match &this.entry {
-            Some((handle, key)) => {
-                let replaced = handle
-                    .inner
-                    .heap
-                    .borrow_mut()
-                    .update_waker(*key, cx.waker());
-                // The replaced waker (if any) drops here, after the heap is released: a
-                // waker's drop may run arbitrary code, even drop another `Sleep`.
-                if replaced.is_some() {
-                    return Poll::Pending;
-                }
-                // The entry is gone: the heap fired it.
-                this.entry = None;
-                this.elapsed = true;
-                Poll::Ready(())
-            }
-            None => {
-                if !this.unread && this.deadline <= Instant::now() {
-                    this.elapsed = true;
-                    return Poll::Ready(());
-                }
-                this.unread = false;
-                let handle = Handle::current();
-                let key = handle
-                    .inner
-                    .heap
-                    .borrow_mut()
-                    .insert(this.deadline, Some(cx.waker().clone()));
-                this.entry = Some((handle, key));
-                Poll::Pending
-            }
+        if this.key == ELAPSED {
+            return Poll::Ready(());
         }
+        if this.key != FRESH && this.deadline <= Instant::now() {
+            this.key = ELAPSED;
+            return Poll::Ready(());
+        }
+        let handle = Handle::current();
+        this.key = handle
+            .inner
+            .heap
+            .borrow_mut()
+            .insert(this.deadline, Some(cx.waker().clone()));
+        this.heap = Some(handle);
+        Poll::Pending
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((handle, key)) = self.entry.take() {
+        if let Some(handle) = self.heap.take() {
             // The heap never runs foreign code while borrowed (wakers are woken and
             // dropped after its borrow ends), so no `Sleep` can drop inside it.
-            let waker = handle.inner.heap.borrow_mut().remove(key);
+            let waker = handle.inner.heap.borrow_mut().remove(self.key);
             drop(waker);
         }
     }
@@ -170,8 +172,8 @@ impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
             .field("deadline", &self.deadline)
-            .field("registered", &self.entry.is_some())
-            .field("elapsed", &self.elapsed)
+            .field("registered", &self.heap.is_some())
+            .field("elapsed", &self.is_elapsed())
             .finish()
     }
 }

@@ -360,3 +360,10 @@ fn many_sleeps_wake_in_deadline_order() {
     }
     assert_eq!(order, [1, 2, 3, 5, 7, 9]);
 }
+
+#[test]
+fn a_sleep_is_small() {
+    // The deadline, the heap's handle and one key; no flags beside them.
+    let expected = size_of::<Instant>() + size_of::<Handle>() + 8;
+    assert_eq!(size_of::<timer::Sleep>(), expected);
+}
