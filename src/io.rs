@@ -2,7 +2,7 @@
 //! application code needs no `futures-util`, and the same code runs on evloop's streams
 //! and on tokio's (through tokio-util's compat adapters).
 //!
-//! [`race`] and [`Deadline`] bound any of them by a [`Sleeper`](crate::http::Sleeper)'s
+//! [`race`] runs two futures until the first finishes, for example an operation and a
 //! timer.
 
 use std::future::{Future, poll_fn};

@@ -109,7 +109,7 @@ fn check(req: &httparse::Request<'_, '_>) -> Result<Head, Status> {
             Status::NotImplemented
         });
     }
-    if minor == 1 && hosts != 1 || hosts > 1 {
+    if (minor == 1 && hosts != 1) || hosts > 1 {
         return Err(Status::BadRequest);
     }
     let keep_alive = !close && (minor == 1 || keep_alive);
