@@ -141,15 +141,20 @@ impl Builder {
 /// use std::io::Write;
 /// use std::os::fd::AsRawFd;
 /// use std::os::unix::net::UnixStream;
+/// use std::task::{Context, Waker};
 /// use std::time::{Duration, Instant};
 ///
 /// let reactor = reactor::Reactor::new()?;
 /// let (a, mut b) = UnixStream::pair()?;
 /// a.set_nonblocking(true)?;
 /// let reg = reactor.handle().register(a.as_raw_fd())?;
+/// // A task asks for read readiness: not yet, so its waker is stored.
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(reg.poll_read_ready(&mut cx).is_pending());
 /// b.write_all(b"ping")?;
+/// // The turn sees the event, sets the bit and wakes the task.
 /// reactor.turn(Some(Instant::now() + Duration::from_secs(5)))?;
-/// assert!(reg.readiness().is_readable());
+/// assert!(reg.poll_read_ready(&mut cx).is_ready());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Reactor {
