@@ -19,3 +19,8 @@ pub mod server;
 
 #[cfg(test)]
 mod testing;
+
+/// The README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -13,7 +13,6 @@ use std::cell::Cell;
 use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -124,7 +123,8 @@ pub fn is_resource_exhaustion(e: &io::Error) -> bool {
 
 /// Accepts connections on `listener` forever, counting them in `accepted` and handing
 /// each to `handler`, which returns the future to spawn for it. Lacking descriptors, it
-/// pauses for [`ACCEPT_BACKOFF`]; other errors are printed on stderr and it goes on.
+/// pauses for [`ACCEPT_BACKOFF`]; other errors are printed on stderr, and it goes on
+/// after the same pause.
 pub async fn accept_loop<H, Fut>(listener: &net::TcpListener, accepted: &Cell<u64>, mut handler: H)
 where
     H: FnMut(net::TcpStream) -> Fut,
@@ -142,7 +142,7 @@ where
             }
             Err(e) => {
                 eprintln!("accept failed: {e}");
-                runtime::yield_now().await;
+                runtime::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }
@@ -151,8 +151,9 @@ where
 /// Runs a server as described in the [module](self): `per_loop(index)` is called once on
 /// each loop's thread and returns that loop's connection handler.
 ///
-/// Fails if the listeners cannot be bound or a loop cannot start; a panic in one loop is
-/// reported and the others go on.
+/// A loop that cannot listen (the address is taken, say) prints why and ends the process
+/// with exit code 1, so that no loop serves alone. A panic in one loop is reported when
+/// the others have stopped, as an error.
 pub fn run<L, H, Fut>(args: &ServerArgs, per_loop: L) -> io::Result<Vec<LoopReport>>
 where
     L: Fn(usize) -> H + Send + Sync + 'static,
@@ -170,13 +171,24 @@ where
         async move {
             // Listen for signals before announcing, so that a signal sent right after
             // the announcement is never missed.
-            let mut interrupt = signal(SignalKind::interrupt())?;
-            let mut terminate = signal(SignalKind::terminate())?;
-            let listener = socket?.listen(BACKLOG)?;
+            let started = (|| {
+                let interrupt = signal(SignalKind::interrupt())?;
+                let terminate = signal(SignalKind::terminate())?;
+                Ok::<_, io::Error>((interrupt, terminate, socket?.listen(BACKLOG)?))
+            })();
+            let (mut interrupt, mut terminate, listener) = match started {
+                Ok(started) => started,
+                Err(e) => {
+                    // The other loops would serve without this one, and the server would
+                    // never announce itself: stop them all.
+                    eprintln!("loop {index} could not start: {e}");
+                    std::process::exit(1);
+                }
+            };
             if ready.fetch_add(1, Ordering::AcqRel) + 1 == threads {
                 announce(listener.local_addr()?)?;
             }
-            let accepted = Rc::new(Cell::new(0));
+            let accepted = Cell::new(0);
             let serving = accept_loop(&listener, &accepted, handler);
             let stop = race(interrupt.recv(), terminate.recv());
             // The accept loop never ends: this returns on a signal. Then the loop stops

@@ -110,3 +110,20 @@ fn two_threads_serve_on_both_loops() {
     assert_eq!(counts.len(), 2, "one report per loop");
     assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
 }
+
+#[test]
+fn an_address_in_use_is_exit_code_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for threads in ["1", "2"] {
+        let out = Command::new(example("http_server"))
+            .args(["--addr", &addr, "--threads", threads])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run http_server");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "--threads {threads}: {stderr}");
+        assert!(stderr.contains("could not"), "{stderr}");
+        assert!(out.stdout.is_empty(), "no listening line");
+    }
+}
