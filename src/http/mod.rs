@@ -37,6 +37,30 @@
 //!
 //! The read buffer is [`Config::max_header_bytes`] long and allocated once per
 //! connection, as is the output buffer; a request allocates nothing.
+//!
+//! On evloop (on tokio, wrap the stream in tokio-util's `compat` adapter and write a
+//! [`Sleeper`] over `tokio::time::sleep_until`):
+//!
+//! ```no_run
+//! use std::rc::Rc;
+//!
+//! use evloop::http::{Config, RuntimeSleeper, Stats, serve_connection};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! runtime::Runtime::new()?.block_on(async {
+//!     let listener = net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     let config = Rc::new(Config::default());
+//!     let stats = Rc::new(Stats::new(0));
+//!     loop {
+//!         let (stream, _peer) = listener.accept().await?;
+//!         let (config, stats) = (config.clone(), stats.clone());
+//!         runtime::spawn(async move {
+//!             let _ = serve_connection(stream, &config, &RuntimeSleeper, &stats).await;
+//!         });
+//!     }
+//! })
+//! # }
+//! ```
 
 mod conn;
 mod request;
