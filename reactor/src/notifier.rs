@@ -29,23 +29,17 @@ const NOTIFIED: u8 = 2;
 /// What a notification writes.
 pub(crate) enum Signal {
     /// An eventfd (epoll): write an 8-byte 1.
-    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    #[cfg_attr(not(evloop_epoll), allow(dead_code))]
     EventFd(OwnedFd),
     /// The write end of a non-blocking self-pipe (poll): write one byte.
     Pipe(OwnedFd),
     /// The kqueue itself: trigger its `EVFILT_USER` event.
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "dragonfly",
-        target_os = "openbsd"
-    ))]
+    #[cfg(evloop_kqueue)]
     Kqueue(Arc<OwnedFd>),
 }
 
 impl Signal {
-    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    #[cfg_attr(not(evloop_epoll), allow(dead_code))]
     pub(crate) fn eventfd(fd: OwnedFd) -> Signal {
         Signal::EventFd(fd)
     }
@@ -54,13 +48,7 @@ impl Signal {
         Signal::Pipe(fd)
     }
 
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "dragonfly",
-        target_os = "openbsd"
-    ))]
+    #[cfg(evloop_kqueue)]
     pub(crate) fn kqueue(kq: Arc<OwnedFd>) -> Signal {
         Signal::Kqueue(kq)
     }
@@ -69,13 +57,7 @@ impl Signal {
         let (fd, buf): (&OwnedFd, &[u8]) = match self {
             Signal::EventFd(fd) => (fd, &1u64.to_ne_bytes()),
             Signal::Pipe(fd) => (fd, &[1u8]),
-            #[cfg(any(
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "freebsd",
-                target_os = "dragonfly",
-                target_os = "openbsd"
-            ))]
+            #[cfg(evloop_kqueue)]
             Signal::Kqueue(kq) => return crate::sys::kqueue::trigger(kq),
         };
         // SAFETY: `fd` is owned by this signal and open for its whole life; `buf` is a

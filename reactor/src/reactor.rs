@@ -205,7 +205,7 @@ impl Reactor {
     /// Whether the epoll backend waits with `epoll_pwait2` (nanosecond timeouts).
     /// `None` until the first timed wait has probed the kernel, and on other backends.
     pub fn has_precise_timeouts(&self) -> Option<bool> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(evloop_epoll)]
         if self.backend() == BackendKind::Epoll {
             return crate::sys::epoll::has_pwait2();
         }
@@ -428,7 +428,7 @@ impl fmt::Debug for EnterGuard {
 /// Lowers this thread's timer slack to 1 ns the first time it blocks in a turn, so that
 /// the kernel does not defer a precise wakeup by its default 50 µs.
 fn set_timer_slack() {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(evloop_epoll)]
     {
         thread_local!(static DONE: Cell<bool> = const { Cell::new(false) });
         DONE.with(|d| {

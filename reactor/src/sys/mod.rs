@@ -27,15 +27,9 @@ use std::time::Duration;
 use crate::Readiness;
 use crate::notifier::Signal;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(evloop_epoll)]
 pub(crate) mod epoll;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "openbsd"
-))]
+#[cfg(evloop_kqueue)]
 pub(crate) mod kqueue;
 mod poll;
 
@@ -82,29 +76,15 @@ pub enum BackendKind {
 impl BackendKind {
     /// The backends this build supports, best first.
     pub fn available() -> &'static [BackendKind] {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(evloop_epoll)]
         {
             &[BackendKind::Epoll, BackendKind::Poll]
         }
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "dragonfly",
-            target_os = "openbsd"
-        ))]
+        #[cfg(evloop_kqueue)]
         {
             &[BackendKind::Kqueue, BackendKind::Poll]
         }
-        #[cfg(not(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "dragonfly",
-            target_os = "openbsd"
-        )))]
+        #[cfg(not(any(evloop_epoll, evloop_kqueue)))]
         {
             &[BackendKind::Poll]
         }
@@ -163,15 +143,9 @@ impl std::str::FromStr for BackendKind {
 /// `eventop` at run time; so do we, without a vtable).
 #[derive(Debug)]
 pub(crate) enum Backend {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(evloop_epoll)]
     Epoll(epoll::Epoll),
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "dragonfly",
-        target_os = "openbsd"
-    ))]
+    #[cfg(evloop_kqueue)]
     Kqueue(kqueue::Kqueue),
     Poll(poll::Poll),
 }
@@ -179,15 +153,9 @@ pub(crate) enum Backend {
 macro_rules! dispatch {
     ($self:expr, $b:ident => $e:expr) => {
         match $self {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(evloop_epoll)]
             Backend::Epoll($b) => $e,
-            #[cfg(any(
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "freebsd",
-                target_os = "dragonfly",
-                target_os = "openbsd"
-            ))]
+            #[cfg(evloop_kqueue)]
             Backend::Kqueue($b) => $e,
             Backend::Poll($b) => $e,
         }
@@ -198,15 +166,9 @@ impl Backend {
     /// Opens the backend `kind` and the signal its notifier writes.
     pub(crate) fn new(kind: BackendKind) -> io::Result<(Backend, Signal)> {
         match kind {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(evloop_epoll)]
             BackendKind::Epoll => epoll::Epoll::new().map(|(b, s)| (Backend::Epoll(b), s)),
-            #[cfg(any(
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "freebsd",
-                target_os = "dragonfly",
-                target_os = "openbsd"
-            ))]
+            #[cfg(evloop_kqueue)]
             BackendKind::Kqueue => kqueue::Kqueue::new().map(|(b, s)| (Backend::Kqueue(b), s)),
             BackendKind::Poll => poll::Poll::new().map(|(b, s)| (Backend::Poll(b), s)),
             #[allow(unreachable_patterns)]
@@ -216,15 +178,9 @@ impl Backend {
 
     pub(crate) fn kind(&self) -> BackendKind {
         match self {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(evloop_epoll)]
             Backend::Epoll(_) => BackendKind::Epoll,
-            #[cfg(any(
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "freebsd",
-                target_os = "dragonfly",
-                target_os = "openbsd"
-            ))]
+            #[cfg(evloop_kqueue)]
             Backend::Kqueue(_) => BackendKind::Kqueue,
             Backend::Poll(_) => BackendKind::Poll,
         }
@@ -250,15 +206,9 @@ impl Backend {
         interests: &dyn Fn(u64) -> Interest,
     ) -> io::Result<()> {
         match self {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(evloop_epoll)]
             Backend::Epoll(b) => b.wait(events, capacity, timeout),
-            #[cfg(any(
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "freebsd",
-                target_os = "dragonfly",
-                target_os = "openbsd"
-            ))]
+            #[cfg(evloop_kqueue)]
             Backend::Kqueue(b) => b.wait(events, capacity, timeout),
             Backend::Poll(b) => b.wait(events, timeout, interests),
         }

@@ -132,12 +132,12 @@ impl Poll {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(evloop_epoll)]
 const RDHUP: libc::c_short = libc::POLLRDHUP;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(evloop_epoll))]
 const RDHUP: libc::c_short = 0;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(evloop_epoll)]
 fn sys_poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<()> {
     let ts = timeout.map(super::timespec);
     let ts_ptr = ts
@@ -157,7 +157,7 @@ fn sys_poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<(
     Ok(())
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(evloop_epoll))]
 fn sys_poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<()> {
     // SAFETY: `fds` is a valid, writable slice of pollfd of the length passed.
     cvt(unsafe {
