@@ -32,9 +32,10 @@ pub(crate) fn add_saturating(at: Instant, dur: Duration) -> Instant {
 
 /// Waits until `dur` has elapsed, measured from this call.
 ///
-/// The returned [`Sleep`] takes no heap entry until it is first polled. A `dur` of zero
-/// completes on the first poll; a `dur` that would overflow `Instant` means "about
-/// thirty years".
+/// The returned [`Sleep`] takes no heap entry until it is first polled, and one whose
+/// deadline has passed by then completes on that first poll, with no heap entry and no
+/// trip through the reactor. A `dur` that would overflow `Instant` means "about thirty
+/// years".
 ///
 /// # Panics
 ///
@@ -43,10 +44,7 @@ pub fn sleep(dur: Duration) -> Sleep {
     Sleep {
         deadline: deadline_after(dur),
         heap: None,
-        // The deadline was just read off the clock plus a non-zero `dur`: the first poll
-        // need not read the clock again. Should it come more than `dur` later, the entry
-        // fires on the loop's next turn: late by one turn, never early.
-        key: if dur.is_zero() { UNPOLLED } else { FRESH },
+        key: UNPOLLED,
     }
 }
 
@@ -62,11 +60,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 
 /// Phase of a sleep without a heap entry: not set yet; the first poll reads the clock.
 const UNPOLLED: TimerKey = TimerKey::unissued(0);
-/// Phase: not set yet, and the deadline is a fresh `now + dur` with `dur > 0`: the first
-/// poll skips the clock.
-const FRESH: TimerKey = TimerKey::unissued(1);
 /// Phase: completed; polls return `Ready` until a reset.
-const ELAPSED: TimerKey = TimerKey::unissued(2);
+const ELAPSED: TimerKey = TimerKey::unissued(1);
 
 /// The future of [`sleep`] and [`sleep_until`]. `!Send`: it belongs to its loop's heap.
 ///
@@ -79,7 +74,7 @@ pub struct Sleep {
     /// it fired, a reset finds it gone, or the sleep drops. Keeping the heap (not just the
     /// key) means a drop on another loop can never cancel that loop's timers.
     heap: Option<Handle>,
-    /// With `heap`: the entry's key. Without: the phase, `UNPOLLED`, `FRESH` or
+    /// With `heap`: the entry's key. Without: the phase, `UNPOLLED` or
     /// `ELAPSED` (keys the heap never issues).
     key: TimerKey,
 }
@@ -142,7 +137,7 @@ impl Future for Sleep {
         if this.key == ELAPSED {
             return Poll::Ready(());
         }
-        if this.key != FRESH && this.deadline <= Instant::now() {
+        if this.deadline <= Instant::now() {
             this.key = ELAPSED;
             return Poll::Ready(());
         }
