@@ -54,6 +54,29 @@ pub use error::JoinError;
 pub use per_core::{LoopError, run_per_core};
 pub use reactor::BackendKind;
 pub use runtime::{Runtime, loop_index, spawn};
-pub use runtime_macros::{main, test};
+/// Runs an `async fn main` on the evloop runtime.
+///
+/// ```
+/// #[runtime::main]
+/// async fn main() -> std::io::Result<()> {
+///     let answer = runtime::spawn(async { 6 * 7 }).await?;
+///     assert_eq!(answer, 42);
+///     Ok(())
+/// }
+/// ```
+///
+/// `#[runtime::main(backend = "poll")]` chooses the reactor's backend.
+pub use runtime_macros::main;
+
+/// Runs an `async fn` test on a fresh evloop runtime.
+///
+/// ```
+/// #[runtime::test]
+/// async fn a_spawned_task_runs() {
+///     assert_eq!(runtime::spawn(async { 1 + 1 }).await.unwrap(), 2);
+/// }
+/// # fn main() {}
+/// ```
+pub use runtime_macros::test;
 pub use task::JoinHandle;
 pub use yield_now::{YieldNow, yield_now};

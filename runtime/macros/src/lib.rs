@@ -28,7 +28,7 @@ use args::Args;
 
 /// Runs an `async fn main` on the evloop runtime.
 ///
-/// ```ignore
+/// ```text
 /// #[runtime::main]
 /// async fn main() -> std::io::Result<()> {
 ///     runtime::spawn(async { println!("hello from a task") }).await.unwrap();
@@ -38,7 +38,7 @@ use args::Args;
 ///
 /// expands to
 ///
-/// ```ignore
+/// ```text
 /// fn main() -> std::io::Result<()> {
 ///     let body = async move {
 ///         runtime::spawn(async { println!("hello from a task") }).await.unwrap();
@@ -60,7 +60,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs an `async fn` test on a fresh evloop runtime.
 ///
-/// ```ignore
+/// ```text
 /// #[runtime::test]
 /// async fn spawned_task_runs() {
 ///     assert_eq!(runtime::spawn(async { 1 + 1 }).await.unwrap(), 2);
