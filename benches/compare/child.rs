@@ -131,25 +131,19 @@ fn first_line_with(
 /// Runs a load generator with `args` to completion (bounded by `limit`) and returns the
 /// `key=value` pairs of its `result` line.
 pub fn loadgen(args: &[String], limit: Duration) -> io::Result<BTreeMap<String, f64>> {
-    let mut child = Command::new(exe())
-        .arg("--loadgen")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = child.stdout.take().expect("piped stdout");
-    let line = first_line_with(stdout, "result ", limit);
-    let _ = child.kill();
-    let _ = child.wait();
-    line.map(|l| parse_result(&l))
-        .ok_or_else(|| io::Error::other(format!("load generator {args:?} gave no result")))
+    result_of("--loadgen", args, limit)
 }
 
 /// Runs `--micro` with `args` and returns its result pairs.
 pub fn micro(args: &[String], limit: Duration) -> io::Result<BTreeMap<String, f64>> {
+    result_of("--micro", args, limit)
+}
+
+/// Runs this binary in `mode` with `args`, waits up to `limit` for its `result` line,
+/// and returns the line's pairs.
+fn result_of(mode: &str, args: &[String], limit: Duration) -> io::Result<BTreeMap<String, f64>> {
     let mut child = Command::new(exe())
-        .arg("--micro")
+        .arg(mode)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -160,7 +154,7 @@ pub fn micro(args: &[String], limit: Duration) -> io::Result<BTreeMap<String, f6
     let _ = child.kill();
     let _ = child.wait();
     line.map(|l| parse_result(&l))
-        .ok_or_else(|| io::Error::other(format!("micro {args:?} gave no result")))
+        .ok_or_else(|| io::Error::other(format!("{mode} {args:?} gave no result")))
 }
 
 /// An idle-connections load generator: holds its connections until [`Idle::release`].
