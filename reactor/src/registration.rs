@@ -127,11 +127,15 @@ impl Slab {
             return false;
         };
         slot.readiness |= readiness;
-        if readiness.intersects(Readiness::READ_INTEREST) {
-            wake.extend(slot.reader.take());
+        if readiness.intersects(Readiness::READ_INTEREST)
+            && let Some(w) = slot.reader.take()
+        {
+            wake.push(w);
         }
-        if readiness.intersects(Readiness::WRITE_INTEREST) {
-            wake.extend(slot.writer.take());
+        if readiness.intersects(Readiness::WRITE_INTEREST)
+            && let Some(w) = slot.writer.take()
+        {
+            wake.push(w);
         }
         true
     }
@@ -205,11 +209,14 @@ impl Registration {
         self.shared.edge_triggered
     }
 
+    /// Runs `f` on this registration's slot. A live `Registration` owns its slot (only
+    /// its own drop or `deregister` frees it), so the index is used directly; the
+    /// generation check is for events, which can outlive their registration.
+    #[inline]
     fn with_slot<R>(&self, f: impl FnOnce(&mut Slot) -> R) -> R {
         let mut slab = self.shared.slab.borrow_mut();
-        let slot = slab
-            .get_mut(self.token)
-            .expect("a live Registration always owns its slab slot");
+        let slot = &mut slab.slots[self.token.index as usize];
+        debug_assert!(slot.occupied && slot.generation == self.token.generation);
         f(slot)
     }
 
@@ -228,6 +235,7 @@ impl Registration {
         self.readiness().is_write_closed()
     }
 
+    #[inline]
     fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<Readiness> {
         self.with_slot(|slot| {
             if slot.readiness.intersects(dir.interest()) {
@@ -269,6 +277,7 @@ impl Registration {
 
     /// Clears the given bits, as after an operation that returned `WouldBlock`. The
     /// closed bits are sticky and are never cleared.
+    #[inline]
     pub fn clear_readiness(&self, bits: Readiness) {
         let keep = Readiness::READ_CLOSED | Readiness::WRITE_CLOSED;
         self.with_slot(|s| s.readiness = s.readiness & !(bits & !keep));
@@ -277,6 +286,7 @@ impl Registration {
     /// Records a read that returned less than its buffer. On the edge-triggered backends
     /// this clears read readiness, so the next read waits for the next edge instead of
     /// making a syscall that would fail with `EAGAIN`; on poll it does nothing.
+    #[inline]
     pub fn clear_after_short_read(&self) {
         if self.shared.edge_triggered {
             self.clear_readiness(Readiness::READABLE);
@@ -285,6 +295,7 @@ impl Registration {
 
     /// Records a write that accepted less than it was given; see
     /// [`clear_after_short_read`](Registration::clear_after_short_read).
+    #[inline]
     pub fn clear_after_short_write(&self) {
         if self.shared.edge_triggered {
             self.clear_readiness(Readiness::WRITABLE);
