@@ -308,17 +308,16 @@ impl Registration {
         cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        if budget::poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
         loop {
-            let Poll::Ready(_) = self.poll_ready(dir, cx) else {
-                budget::refund();
+            // Readiness first: a task that must wait for I/O stores its waker and spends
+            // nothing; only an operation that will run spends a unit of the budget.
+            if self.poll_ready(dir, cx).is_pending() || budget::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
-            };
+            }
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.clear_readiness(dir.clearable())
+                    self.clear_readiness(dir.clearable());
+                    budget::refund();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),
