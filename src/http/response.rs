@@ -90,30 +90,21 @@ pub(crate) fn answer(out: &mut Vec<u8>, head: &Head, loop_index: usize) -> Statu
             return Status::Ok;
         }
         (Route::NotFound, _) => (Status::NotFound, TEXT, Status::NotFound.text()),
-        (Route::Echo, _) => {
+        // A known route with a method it does not take.
+        (route, _) => {
             let text = Status::MethodNotAllowed.text();
-            let allow = Some(&b"POST"[..]);
+            let allow: &[u8] = if route == Route::Echo {
+                b"POST"
+            } else {
+                b"GET, HEAD"
+            };
             write_head(
                 out,
                 Status::MethodNotAllowed,
                 TEXT,
                 text.len() as u64,
                 persist,
-                allow,
-            );
-            out.extend_from_slice(text);
-            return Status::MethodNotAllowed;
-        }
-        (Route::Hello | Route::Json | Route::Loop, _) => {
-            let text = Status::MethodNotAllowed.text();
-            let allow = Some(&b"GET, HEAD"[..]);
-            write_head(
-                out,
-                Status::MethodNotAllowed,
-                TEXT,
-                text.len() as u64,
-                persist,
-                allow,
+                Some(allow),
             );
             out.extend_from_slice(text);
             return Status::MethodNotAllowed;
