@@ -37,8 +37,9 @@ impl Shared {
     pub(crate) fn deregister(&self, token: Token, fd: RawFd) -> io::Result<()> {
         let removed = self.slab.borrow_mut().remove(token);
         match removed {
-            // Waking the former wakers lets tasks still waiting notice the change; they
-            // are dropped outside the slab borrow.
+            // The slot's wakers are dropped, not woken (nothing can still wait on a
+            // registration that is going away), and only after the slab borrow ends,
+            // since a waker's drop may run arbitrary code.
             Some(_wakers) => self.backend.borrow_mut().deregister(fd),
             None => Ok(()),
         }
