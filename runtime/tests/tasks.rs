@@ -491,3 +491,160 @@ fn small_event_interval_and_budget_still_run_everything() {
     });
     assert_eq!(sum, 4950);
 }
+
+/// A waker that counts its wakes; its `Arc`'s strong count tells how many clones live.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_thousand_handles_awaited_at_once_each_wake_their_own_joiner() {
+    const N: usize = 1000;
+    let rt = Runtime::new().unwrap();
+    let total = rt.block_on(async {
+        let flags: Vec<_> = (0..N).map(|_| Rc::new(Cell::new(false))).collect();
+        let slots: Vec<_> = (0..N).map(|_| Rc::new(RefCell::new(None))).collect();
+        let workers: Vec<_> = (0..N)
+            .map(|i| {
+                let wait = wait_flag(flags[i].clone(), slots[i].clone());
+                spawn(async move {
+                    wait.await;
+                    i
+                })
+            })
+            .collect();
+        // Every joiner awaits its worker while the worker is still pending, so all N
+        // joiners wait at once.
+        let waiting = Rc::new(Cell::new(0));
+        let joiners: Vec<_> = workers
+            .into_iter()
+            .map(|mut h| {
+                let waiting = waiting.clone();
+                spawn(async move {
+                    let pending = poll_fn(|cx| Poll::Ready(Pin::new(&mut h).poll(cx))).await;
+                    assert!(pending.is_pending(), "the worker is still waiting");
+                    waiting.set(waiting.get() + 1);
+                    h.await.unwrap() * 2
+                })
+            })
+            .collect();
+        // The block_on future may be polled between batches of tasks: wait for all.
+        while waiting.get() < N || slots.iter().any(|s| s.borrow().is_none()) {
+            yield_now().await;
+        }
+        // Release the workers in reverse order.
+        for i in (0..N).rev() {
+            flags[i].set(true);
+            let waker = slots[i].borrow_mut().take().expect("the worker was polled");
+            waker.wake();
+        }
+        let mut total = 0;
+        for (i, j) in joiners.into_iter().enumerate() {
+            let v = j.await.unwrap();
+            assert_eq!(v, i * 2);
+            total += v;
+        }
+        total
+    });
+    assert_eq!(total, N * (N - 1));
+    assert_eq!(rt.live_tasks(), 0);
+}
+
+#[test]
+fn a_handle_moved_to_another_task_wakes_the_new_one() {
+    let rt = Runtime::new().unwrap();
+    let out = rt.block_on(async {
+        let flag = Rc::new(Cell::new(false));
+        let slot = Rc::new(RefCell::new(None));
+        let wait = wait_flag(flag.clone(), slot.clone());
+        let mut worker = spawn(async move {
+            wait.await;
+            7
+        });
+        yield_now().await;
+        // This task polls the handle once, leaving its waker behind...
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut worker).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        // ...then another task takes the handle over and awaits it.
+        let joiner = spawn(worker);
+        yield_now().await;
+        flag.set(true);
+        slot.borrow_mut().take().unwrap().wake();
+        joiner.await.unwrap().unwrap()
+    });
+    assert_eq!(out, 7);
+}
+
+#[test]
+fn a_dropped_pending_handle_neither_wakes_nor_keeps_its_joiner() {
+    let rt = Runtime::new().unwrap();
+    let counter = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+    let joiner = Waker::from(counter.clone());
+    rt.block_on(async {
+        let flag = Rc::new(Cell::new(false));
+        let slot = Rc::new(RefCell::new(None));
+        let wait = wait_flag(flag.clone(), slot.clone());
+        let mut worker = spawn(wait);
+        yield_now().await;
+        let mut cx = Context::from_waker(&joiner);
+        assert!(Pin::new(&mut worker).poll(&mut cx).is_pending());
+        // Polling again with the same waker keeps a single clone.
+        assert!(Pin::new(&mut worker).poll(&mut cx).is_pending());
+        assert_eq!(
+            Arc::strong_count(&counter),
+            3,
+            "the joiner's clone is stored once"
+        );
+        drop(worker);
+        assert_eq!(
+            Arc::strong_count(&counter),
+            2,
+            "dropping the handle drops it"
+        );
+        flag.set(true);
+        slot.borrow_mut().take().unwrap().wake();
+        yield_now().await;
+        yield_now().await;
+    });
+    assert_eq!(rt.live_tasks(), 0);
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_foreign_joiner_is_woken_once_when_the_task_completes() {
+    let rt = Runtime::new().unwrap();
+    let counter = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+    let joiner = Waker::from(counter.clone());
+    let out = rt.block_on(async {
+        let mut worker = spawn(async {
+            yield_now().await;
+            5
+        });
+        let mut cx = Context::from_waker(&joiner);
+        assert!(Pin::new(&mut worker).poll(&mut cx).is_pending());
+        yield_now().await;
+        yield_now().await;
+        assert!(worker.is_finished());
+        match Pin::new(&mut worker).poll(&mut cx) {
+            Poll::Ready(v) => v.unwrap(),
+            Poll::Pending => panic!("a finished task's handle must be ready"),
+        }
+    });
+    assert_eq!(out, 5);
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        Arc::strong_count(&counter),
+        2,
+        "the wake consumed the stored clone"
+    );
+}

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-use super::raw::{self, COMPLETE, Header, JOIN_INTEREST};
+use super::raw::{self, COMPLETE, Header, JOIN_INTEREST, JOIN_WAKER};
 use crate::error::JoinError;
 
 /// Carries `T` for variance while keeping the handle `!Send` and `Unpin`.
@@ -68,12 +68,17 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let header = self.header();
-        if header.state.get() & COMPLETE == 0 {
-            // SAFETY: owner-only field (the handle is !Send), not borrowed elsewhere now.
-            let slot = unsafe { &mut *header.join_waker.get() };
-            match slot {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *slot = Some(cx.waker().clone()),
+        let state = header.state.get();
+        if state & COMPLETE == 0 {
+            // The handle is !Send, so this is the owner thread, which alone uses `local`.
+            let local = &header.shared().local;
+            if state & JOIN_WAKER == 0 || !local.join_waker_will_wake(self.ptr, cx.waker()) {
+                // Clone before and drop after the table's borrow: either may run foreign
+                // code, which may come back to the table.
+                let waker = cx.waker().clone();
+                let replaced = local.set_join_waker(self.ptr, waker);
+                header.state.set(header.state.get() | JOIN_WAKER);
+                drop(replaced);
             }
             return Poll::Pending;
         }
@@ -89,12 +94,15 @@ impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let header = self.header();
         let state = header.state.get();
-        header.state.set(state & !JOIN_INTEREST);
-        // SAFETY: owner-only field, owner thread, no borrow alive.
-        let waker = unsafe { (*header.join_waker.get()).take() };
-        drop(waker);
+        header.state.set(state & !(JOIN_INTEREST | JOIN_WAKER));
+        if state & JOIN_WAKER != 0 {
+            // Owner thread (the handle is !Send); dropped after the table's borrow.
+            let waker = header.shared().local.take_join_waker(self.ptr);
+            drop(waker);
+        }
         if state & COMPLETE != 0 {
-            // SAFETY: complete, so the stage is `Finished` or `Consumed`; owner thread.
+            // SAFETY: complete, so the future is gone and the output (if `OUTPUT`) is live;
+            // owner thread.
             unsafe { (header.vtable.drop_output)(self.ptr) };
         }
         // SAFETY: the handle's own counted reference, given up once.

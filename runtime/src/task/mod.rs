@@ -6,23 +6,29 @@
 //! # Layout
 //!
 //! A task is one heap allocation, a `#[repr(C)]` `TaskCell<F>`: a non-generic
-//! [`Header`] first, then the `Stage`: `Running(F)` while the future lives, then
-//! `Finished(Result<F::Output, JoinError>)` once it is done and a [`JoinHandle`] wants the
-//! output, then `Consumed`. The generic operations (poll, drop the future, take the output,
-//! free) are reached through a static `TaskVTable`, so everything else is written once.
+//! [`Header`] of 40 bytes first, then the `Stage`, a union of the future and its output
+//! (`Result<F::Output, JoinError>`). The header's state bits say which of the two is live:
+//! the future while the task is not `COMPLETE`; the output while `OUTPUT` is set (the task
+//! finished and a [`JoinHandle`] wants it); neither once it has been taken or dropped. The
+//! generic operations (poll, drop the future, take or drop the output, free) are reached
+//! through a static `TaskVTable`, so everything else is written once.
+//!
+//! Every header points to the runtime's `Shared` part (one counted `Arc` reference per
+//! task, given back when the allocation is freed): the owner's thread id, the local run
+//! queue, the list of live tasks and the join-waker table, and the remote queue.
 //!
 //! # Who touches what
 //!
-//! | field                              | threads                 | how                     |
-//! |------------------------------------|-------------------------|-------------------------|
-//! | `refs`                             | any (wakers)            | `AtomicU32`             |
-//! | `owner`, `local`, `remote`, `vtable` | any, read only        | immutable after spawn   |
-//! | `state`, `prev`/`next`, `join_waker`, the stage | the owner thread only | `Cell`/`UnsafeCell` |
+//! | field                                      | threads                 | how                 |
+//! |--------------------------------------------|-------------------------|---------------------|
+//! | `refs`                                     | any (wakers)            | `AtomicU32`         |
+//! | `vtable`, `shared`; `Shared::owner`, `Shared::remote` | any, read only | immutable after spawn (`remote` locks) |
+//! | `state`, `prev`/`next`, the stage; `Shared::local` | the owner thread only | `Cell`/`UnsafeCell`/`RefCell` |
 //!
-//! The owner thread is the thread that created the runtime; `owner` holds its
+//! The owner thread is the thread that created the runtime; `Shared::owner` holds its
 //! [`thread_id`]. A waker compares it with the calling thread's id: on the owner thread it
-//! may touch the owner-only fields and the local queue (`local`); elsewhere it touches
-//! only `refs` and the remote queue (`remote`).
+//! may touch the owner-only fields and the local queue; elsewhere it touches only `refs`
+//! and the remote queue.
 //!
 //! # State (`Header::state`, owner thread only)
 //!
@@ -33,12 +39,17 @@
 //! | `COMPLETE`      | the future is gone (output stored or dropped) | never                  |
 //! | `CANCELLED`     | `abort` during `RUNNING`               | at completion                 |
 //! | `JOIN_INTEREST` | spawn (a `JoinHandle` exists)          | the `JoinHandle` is dropped   |
+//! | `OUTPUT`        | the output is stored in the stage      | it is taken or dropped        |
+//! | `JOIN_WAKER`    | a pending `JoinHandle` poll stored its waker in `Local`'s join-waker table | completion (which wakes it) or the handle's drop (which removes it) |
 //!
 //! A local wake of a task that is neither `SCHEDULED` nor `COMPLETE` sets `SCHEDULED` and
 //! pushes it onto the local queue: no atomic, no lock, no syscall. A wake from another
 //! thread cannot read `state`: it pushes a counted reference onto the remote queue (a
 //! mutex) and rings the reactor's notifier; the loop later moves it to the local queue if
 //! it is neither scheduled nor complete, and drops the reference.
+//!
+//! The join waker lives in a table rather than in every header because most tasks are
+//! never awaited while they run; the table holds one entry per task being awaited.
 //!
 //! # References (`Header::refs`)
 //!
@@ -50,8 +61,9 @@
 //!
 //! Completion (output, panic, abort, or shutdown) always happens on the owner thread and
 //! drops the future there; the output is dropped there too, by the `JoinHandle` or at
-//! completion when there is none. Only the bare allocation (header and a `Consumed`
-//! stage) may be freed by the last reference on another thread.
+//! completion when there is none. Only the bare allocation (a header and a stage with no
+//! live field) may be freed by the last reference on another thread, and with it the
+//! task's reference to `Shared`.
 //!
 //! Shutdown (dropping the runtime) completes every live task as cancelled, empties the
 //! local queue and closes the remote queue: a remote wake then just drops its reference,

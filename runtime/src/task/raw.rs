@@ -6,12 +6,12 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::ptr::{self, NonNull};
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use super::scheduler::{Local, Remote, TaskRef};
+use super::scheduler::{Shared, TaskRef};
 use super::thread_id;
 use crate::error::JoinError;
 
@@ -20,28 +20,33 @@ pub(super) const RUNNING: u8 = 2;
 pub(super) const COMPLETE: u8 = 4;
 pub(super) const CANCELLED: u8 = 8;
 pub(super) const JOIN_INTEREST: u8 = 16;
+pub(super) const OUTPUT: u8 = 32;
+pub(super) const JOIN_WAKER: u8 = 64;
 
-/// The non-generic head of every task allocation.
+/// The non-generic head of every task allocation: 40 bytes on 64-bit targets.
 pub(super) struct Header {
     /// Counted references (see "References" in the module docs). Any thread.
     pub(super) refs: AtomicU32,
-    /// The [`thread_id`] of the owner thread. Immutable.
-    pub(super) owner: u32,
     /// The state bits. Owner thread only.
     pub(super) state: Cell<u8>,
     /// The generic operations of this task's `TaskCell<F>`.
     pub(super) vtable: &'static TaskVTable,
-    /// The owner's run queue and task list. Invariant: dereferenced only on the owner
-    /// thread and only while the task is not `COMPLETE`; shutdown completes every task
-    /// before the `Local` is freed, so it is alive then.
-    pub(super) local: NonNull<Local>,
-    /// The remote queue. Immutable; any thread.
-    pub(super) remote: Arc<Remote>,
+    /// The runtime's queues: one counted `Arc<Shared>` reference (from `Arc::into_raw`),
+    /// given back when the allocation is freed. Immutable; any thread reads `owner` and
+    /// `remote` through it, the owner thread alone `local`.
+    pub(super) shared: NonNull<Shared>,
     /// Links of the owner's list of live tasks. Owner thread only.
     pub(super) prev: Cell<Option<NonNull<Header>>>,
     pub(super) next: Cell<Option<NonNull<Header>>>,
-    /// The waker of the task awaiting the `JoinHandle`. Owner thread only.
-    pub(super) join_waker: UnsafeCell<Option<Waker>>,
+}
+
+impl Header {
+    /// The runtime's queues.
+    pub(super) fn shared(&self) -> &Shared {
+        // SAFETY: the header holds a counted reference to `Shared` until the allocation
+        // is freed, and `&self` proves it is not freed yet.
+        unsafe { self.shared.as_ref() }
+    }
 }
 
 /// The generic operations of a task, one static table per future type.
@@ -51,18 +56,20 @@ pub(super) struct TaskVTable {
     poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> bool,
     /// Drops the future and records `JoinError::Cancelled`. Same requirements.
     cancel: unsafe fn(NonNull<Header>),
-    /// Moves a `Finished` output into `*dst` (a `Poll<Result<T, JoinError>>`).
+    /// Moves the stored output (`OUTPUT`) into `*dst` (a `Poll<Result<T, JoinError>>`).
     pub(super) take_output: unsafe fn(NonNull<Header>, *mut ()),
-    /// Drops a `Finished` output, if any. Owner thread only.
+    /// Drops the stored output, if any. Owner thread only.
     pub(super) drop_output: unsafe fn(NonNull<Header>),
-    /// Frees the allocation. Requires a `Consumed` stage and no reference left.
+    /// Frees the allocation. Requires no live stage field and no reference left.
     dealloc: unsafe fn(NonNull<Header>),
 }
 
-pub(super) enum Stage<F: Future> {
-    Running(F),
-    Finished(Result<F::Output, JoinError>),
-    Consumed,
+/// The future, then its output, in one place. Which field is live is told by the
+/// header's state bits (see "Stage" in the module docs): the future while the task is
+/// not `COMPLETE`, the output while `OUTPUT` is set, neither otherwise.
+pub(super) union Stage<F: Future> {
+    pub(super) running: ManuallyDrop<F>,
+    finished: ManuallyDrop<Result<F::Output, JoinError>>,
 }
 
 #[repr(C)]
@@ -97,11 +104,9 @@ unsafe fn poll_future<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> 
     // SAFETY: the vtable of a TaskCell<F> is only called with its own header.
     let stage = unsafe { stage::<F>(ptr) };
     let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the caller (run) holds the owner thread and `Running`, so no other
-        // reference to the stage exists.
-        let Stage::Running(fut) = (unsafe { &mut *stage }) else {
-            unreachable!("a task is polled only while its future is running")
-        };
+        // SAFETY: the caller (run) holds the owner thread and `RUNNING` on an incomplete
+        // task, so the future is the live field and nothing else borrows it.
+        let fut: &mut F = unsafe { &mut (*stage).running };
         // SAFETY: the future never moves inside its allocation until it is dropped in
         // place (`finish`), which is what `Pin` asks.
         unsafe { Pin::new_unchecked(fut) }.poll(cx)
@@ -122,21 +127,22 @@ unsafe fn cancel_future<F: Future>(ptr: NonNull<Header>) {
     unsafe { finish::<F>(ptr, Err(JoinError::Cancelled)) }
 }
 
-/// Drops the future in place, then stores the output for the `JoinHandle`, or drops it
-/// when there is none.
+/// Drops the future in place, then stores the output for the `JoinHandle` (setting
+/// `OUTPUT`), or drops it when there is none.
 ///
 /// # Safety
 ///
-/// `ptr` heads a `TaskCell<F>` whose stage is `Running`, on the owner thread, and no
-/// reference to the stage is alive.
+/// `ptr` heads a `TaskCell<F>` whose future is live (the task is not `COMPLETE`), on the
+/// owner thread, and no reference to the stage is alive.
 unsafe fn finish<F: Future>(ptr: NonNull<Header>, output: Result<F::Output, JoinError>) {
     // SAFETY: see the function's contract.
     let stage = unsafe { stage::<F>(ptr) };
-    // SAFETY: the stage is `Running` and owned by this allocation: dropping it in place
-    // ends the pinned future; a panic in its Drop still leaves it dropped.
-    let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { ptr::drop_in_place(stage) }));
-    // SAFETY: the old value was dropped just above; writing does not drop it again.
-    unsafe { ptr::write(stage, Stage::Consumed) };
+    // SAFETY: the future is the live field and owned by this allocation: dropping it in
+    // place ends the pinned future, once; a panic in its Drop still leaves it dropped,
+    // and from here on no field of the stage is live.
+    let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+        ManuallyDrop::drop(&mut (*stage).running)
+    }));
     let output = match (output, dropped) {
         (Ok(_), Err(payload)) => Err(JoinError::Panic(payload)),
         (output, _) => output,
@@ -144,41 +150,55 @@ unsafe fn finish<F: Future>(ptr: NonNull<Header>, output: Result<F::Output, Join
     // SAFETY: `ptr` is live (the executor's live reference) and we are on the owner thread.
     let header = unsafe { ptr.as_ref() };
     if header.state.get() & JOIN_INTEREST != 0 {
-        // SAFETY: the stage is `Consumed` (nothing to drop) and not borrowed.
-        unsafe { ptr::write(stage, Stage::Finished(output)) };
+        // SAFETY: no field is live (the future was dropped above) and none is borrowed;
+        // `OUTPUT` records that `finished` now is.
+        unsafe { (*stage).finished = ManuallyDrop::new(output) };
+        header.state.set(header.state.get() | OUTPUT);
     } else {
         let _ = catch_unwind(AssertUnwindSafe(move || drop(output)));
     }
 }
 
 unsafe fn take_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
-    // SAFETY: own header; the JoinHandle calls this on the owner thread after COMPLETE,
+    // SAFETY: own header, live (the JoinHandle's reference).
+    let header = unsafe { ptr.as_ref() };
+    let state = header.state.get();
+    assert!(
+        state & OUTPUT != 0,
+        "a `JoinHandle` was polled after it returned its output"
+    );
+    header.state.set(state & !OUTPUT);
+    // SAFETY: `OUTPUT` was set, so `finished` is the live field; clearing the bit first
+    // hands it over to this read, once. The JoinHandle calls this on the owner thread,
     // when nothing else borrows the stage.
-    let stage = unsafe { &mut *stage::<F>(ptr) };
-    match std::mem::replace(stage, Stage::Consumed) {
-        Stage::Finished(output) => {
-            let dst = dst.cast::<Poll<Result<F::Output, JoinError>>>();
-            // SAFETY: the JoinHandle<F::Output> passes a valid, initialised slot of
-            // exactly this type; assignment drops its previous (Pending) value.
-            unsafe { *dst = Poll::Ready(output) };
-        }
-        _ => panic!("a `JoinHandle` was polled after it returned its output"),
-    }
+    let output = unsafe { ManuallyDrop::take(&mut (*stage::<F>(ptr)).finished) };
+    let dst = dst.cast::<Poll<Result<F::Output, JoinError>>>();
+    // SAFETY: the JoinHandle<F::Output> passes a valid, initialised slot of exactly this
+    // type; assignment drops its previous (Pending) value.
+    unsafe { *dst = Poll::Ready(output) };
 }
 
 unsafe fn drop_output<F: Future>(ptr: NonNull<Header>) {
-    // SAFETY: own header; owner thread; the stage is not borrowed (see the caller).
-    let stage = unsafe { &mut *stage::<F>(ptr) };
-    if let Stage::Finished(_) = stage {
-        *stage = Stage::Consumed;
+    // SAFETY: own header, live (the JoinHandle's reference); owner thread.
+    let header = unsafe { ptr.as_ref() };
+    let state = header.state.get();
+    if state & OUTPUT != 0 {
+        header.state.set(state & !OUTPUT);
+        // SAFETY: `finished` was the live field (`OUTPUT`); with the bit cleared first it
+        // is dropped once, even if its Drop panics. The stage is not borrowed (caller).
+        unsafe { ManuallyDrop::drop(&mut (*stage::<F>(ptr)).finished) };
     }
 }
 
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the last reference is gone, so nothing else can reach the allocation, which
-    // was made by `Box::new` in `Scheduler::spawn` with this very type. Its stage is
-    // `Consumed` (module docs), so freeing drops no future or output here.
-    drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) });
+    // was made by `Box::new` in `Scheduler::spawn` with this very type. No field of its
+    // stage is live (module docs), and the stage's fields are `ManuallyDrop`, so freeing
+    // drops no future or output. The header's `Arc<Shared>` reference is given back.
+    unsafe {
+        let cell = Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr());
+        drop(Arc::from_raw(cell.header.shared.as_ptr().cast_const()));
+    }
 }
 
 /// Takes a counted reference.
@@ -200,7 +220,7 @@ pub(super) unsafe fn release(ptr: NonNull<Header>) {
         fence(Ordering::Acquire);
         let dealloc = header.vtable.dealloc;
         // SAFETY: that was the last reference; every other access happened before this
-        // point (Release/Acquire), and the stage is `Consumed` (module docs).
+        // point (Release/Acquire), and no field of the stage is live (module docs).
         unsafe { dealloc(ptr) };
     }
 }
@@ -247,7 +267,8 @@ unsafe fn waker_drop(data: *const ()) {
 unsafe fn wake(ptr: NonNull<Header>, owned: bool) {
     // SAFETY: the caller's reference keeps the header alive.
     let header = unsafe { ptr.as_ref() };
-    if header.owner == thread_id() {
+    let shared = header.shared();
+    if shared.owner == thread_id() {
         // SAFETY: on the owner thread the owner-only fields may be touched.
         unsafe { wake_local(ptr) };
         if owned {
@@ -259,7 +280,7 @@ unsafe fn wake(ptr: NonNull<Header>, owned: bool) {
     if !owned {
         retain(header);
     }
-    let remote = &*header.remote;
+    let remote = &shared.remote;
     let mut queue = remote.queue.lock().unwrap_or_else(PoisonError::into_inner);
     if queue.closed {
         drop(queue);
@@ -287,9 +308,7 @@ pub(super) unsafe fn wake_local(ptr: NonNull<Header>) {
         return;
     }
     header.state.set(state | SCHEDULED);
-    // SAFETY: the task is not COMPLETE, so its `Local` is alive (invariant on
-    // `Header::local`), and this is the owner thread.
-    unsafe { header.local.as_ref() }.push(ptr);
+    header.shared().local.push(ptr);
 }
 
 /// Marks the task complete, unlinks it, wakes its joiner and drops the live reference
@@ -304,13 +323,13 @@ unsafe fn complete(ptr: NonNull<Header>) {
     header
         .state
         .set((header.state.get() & !(RUNNING | CANCELLED)) | COMPLETE);
-    // SAFETY: the task was incomplete until now, so its `Local` is alive (invariant on
-    // `Header::local`); owner thread.
-    unsafe { header.local.as_ref() }.unlink(ptr);
-    // SAFETY: owner-only field; no borrow of it is alive.
-    let joiner = unsafe { (*header.join_waker.get()).take() };
-    if let Some(waker) = joiner {
-        waker.wake();
+    let local = &header.shared().local;
+    local.unlink(ptr);
+    if header.state.get() & JOIN_WAKER != 0 {
+        header.state.set(header.state.get() & !JOIN_WAKER);
+        if let Some(waker) = local.take_join_waker(ptr) {
+            waker.wake();
+        }
     }
     if header.state.get() & SCHEDULED == 0 {
         // SAFETY: the live reference, released once (COMPLETE and not queued).

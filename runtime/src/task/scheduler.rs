@@ -2,12 +2,16 @@
 //! queue other threads push to, and the `Scheduler` that owns them (see the protocol in
 //! `task/mod.rs`).
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Waker;
 
 use reactor::Notifier;
 
@@ -29,7 +33,29 @@ pub(super) struct RemoteQueue {
     pub(super) closed: bool,
 }
 
-/// The part of the scheduler every task points to.
+/// What every task points to: the owner thread's id, its local queues and the remote
+/// queue. One `Arc`, counted once by the scheduler and once by each task allocation, so
+/// it outlives every task and every waker that can reach it.
+pub(super) struct Shared {
+    /// The [`thread_id`] of the owner thread. Immutable.
+    pub(super) owner: u32,
+    /// Owner thread only (see `Sync` below).
+    pub(super) local: Local,
+    /// Any thread.
+    pub(super) remote: Remote,
+}
+
+// SAFETY: `owner` is immutable and `remote` is `Sync`. `local` is not: it is touched only
+// after checking `owner == thread_id()` (wakers), or by code that runs only on the owner
+// thread (the `!Send` scheduler and `JoinHandle`, and the task functions they call).
+// Dropping it on another thread, after the owner let go, frees only memory: by then its
+// queue and join-waker table are empty (shutdown completes every task), and a `Waker` is
+// `Send` anyway.
+unsafe impl Sync for Shared {}
+// SAFETY: as for `Sync`: the last reference may be dropped on any thread.
+unsafe impl Send for Shared {}
+
+/// The remote queue: wakes from other threads.
 pub(super) struct Remote {
     pub(super) queue: Mutex<RemoteQueue>,
     /// Set when `tasks` may be non-empty, so the loop skips the lock otherwise.
@@ -37,16 +63,40 @@ pub(super) struct Remote {
     pub(super) notifier: Notifier,
 }
 
-/// The owner thread's run queue (FIFO) and its list of live tasks.
+/// The owner thread's run queue (FIFO), its list of live tasks, and the wakers of the
+/// tasks awaiting a `JoinHandle`.
 pub(super) struct Local {
     /// Owner thread only; no reference into it outlives a push or pop.
     queue: UnsafeCell<VecDeque<NonNull<Header>>>,
     /// Head of the intrusive list of tasks that are not `COMPLETE`.
     head: Cell<Option<NonNull<Header>>>,
     live: Cell<usize>,
+    /// The waker of the task awaiting each incomplete task whose header has `JOIN_WAKER`
+    /// set. Kept here, not in every header: most tasks are never awaited while running.
+    /// No waker is cloned, woken or dropped while it is borrowed.
+    join_wakers: RefCell<HashMap<NonNull<Header>, Waker, BuildPtrHasher>>,
 }
 
 impl Local {
+    /// Stores the waker of the task awaiting `ptr`, returning the one it replaces (to be
+    /// dropped by the caller, after the table is released).
+    pub(super) fn set_join_waker(&self, ptr: NonNull<Header>, waker: Waker) -> Option<Waker> {
+        self.join_wakers.borrow_mut().insert(ptr, waker)
+    }
+
+    /// Whether `waker` would wake the task already awaiting `ptr`.
+    pub(super) fn join_waker_will_wake(&self, ptr: NonNull<Header>, waker: &Waker) -> bool {
+        self.join_wakers
+            .borrow()
+            .get(&ptr)
+            .is_some_and(|w| w.will_wake(waker))
+    }
+
+    /// Removes the waker of the task awaiting `ptr`.
+    pub(super) fn take_join_waker(&self, ptr: NonNull<Header>) -> Option<Waker> {
+        self.join_wakers.borrow_mut().remove(&ptr)
+    }
+
     pub(super) fn push(&self, ptr: NonNull<Header>) {
         // SAFETY: `Local` is !Sync and reached only on the owner thread; no reference into
         // the queue is held across this call (field invariant).
@@ -92,35 +142,69 @@ impl Local {
     }
 }
 
+/// Hashes a task pointer: a multiply and a fold, so that the aligned low bits of the
+/// address do not leave buckets unused.
+#[derive(Default)]
+pub(super) struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let x = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type BuildPtrHasher = BuildHasherDefault<PtrHasher>;
+
 /// The executor's queues, owned by one runtime on its thread.
 pub(crate) struct Scheduler {
-    remote: Arc<Remote>,
-    /// Boxed so that `Header::local` can point at it; freed after `shutdown` (see
-    /// `Drop`), while wakers may still hold `remote`.
-    local: Box<Local>,
-    owner: u32,
+    shared: Arc<Shared>,
 }
 
 impl Scheduler {
     /// An empty scheduler for the calling thread; remote wakes ring `notifier`.
     pub(crate) fn new(notifier: Notifier) -> Scheduler {
-        let local = Box::new(Local {
-            queue: UnsafeCell::new(VecDeque::with_capacity(256)),
-            head: Cell::new(None),
-            live: Cell::new(0),
-        });
         Scheduler {
-            remote: Arc::new(Remote {
-                queue: Mutex::new(RemoteQueue {
-                    tasks: Vec::new(),
-                    closed: false,
-                }),
-                pending: AtomicBool::new(false),
-                notifier,
+            shared: Arc::new(Shared {
+                owner: thread_id(),
+                local: Local {
+                    queue: UnsafeCell::new(VecDeque::with_capacity(256)),
+                    head: Cell::new(None),
+                    live: Cell::new(0),
+                    join_wakers: RefCell::default(),
+                },
+                remote: Remote {
+                    queue: Mutex::new(RemoteQueue {
+                        tasks: Vec::new(),
+                        closed: false,
+                    }),
+                    pending: AtomicBool::new(false),
+                    notifier,
+                },
             }),
-            local,
-            owner: thread_id(),
         }
+    }
+
+    fn local(&self) -> &Local {
+        &self.shared.local
+    }
+
+    fn remote(&self) -> &Remote {
+        &self.shared.remote
     }
 
     /// Allocates a task for `future` and queues it.
@@ -129,24 +213,25 @@ impl Scheduler {
         F: Future + 'static,
         F::Output: 'static,
     {
-        debug_assert_eq!(self.owner, thread_id(), "spawn off the owner thread");
+        debug_assert_eq!(self.shared.owner, thread_id(), "spawn off the owner thread");
+        let shared = Arc::into_raw(self.shared.clone()).cast_mut();
         let cell = Box::new(TaskCell {
             header: Header {
                 refs: AtomicU32::new(2), // the live reference and the JoinHandle
-                owner: self.owner,
                 state: Cell::new(SCHEDULED | JOIN_INTEREST),
                 vtable: &TaskCell::<F>::VTABLE,
-                local: NonNull::from(&*self.local),
-                remote: self.remote.clone(),
+                // SAFETY: `Arc::into_raw` never returns null.
+                shared: unsafe { NonNull::new_unchecked(shared) },
                 prev: Cell::new(None),
                 next: Cell::new(None),
-                join_waker: UnsafeCell::new(None),
             },
-            stage: UnsafeCell::new(Stage::Running(future)),
+            stage: UnsafeCell::new(Stage {
+                running: ManuallyDrop::new(future),
+            }),
         });
         let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
-        self.local.link(ptr);
-        self.local.push(ptr);
+        self.local().link(ptr);
+        self.local().push(ptr);
         // SAFETY: one of the two references just counted is handed to the handle.
         unsafe { JoinHandle::from_raw(ptr) }
     }
@@ -154,7 +239,7 @@ impl Scheduler {
     /// Pops and polls one ready task, refilling the I/O budget to `budget` first.
     /// Returns false when the local queue was empty.
     pub(crate) fn run_one(&self, budget: u32) -> bool {
-        match self.local.pop() {
+        match self.local().pop() {
             Some(ptr) => {
                 // SAFETY: popped from our own local queue, on the owner thread (Scheduler
                 // is !Send and was created on it).
@@ -167,26 +252,26 @@ impl Scheduler {
 
     /// Whether a task is waiting in the local queue.
     pub(crate) fn has_ready(&self) -> bool {
-        self.local.len() != 0
+        self.local().len() != 0
     }
 
     /// How many tasks are not complete.
     pub(crate) fn live_tasks(&self) -> usize {
-        self.local.live.get()
+        self.local().live.get()
     }
 
     /// Moves the remote wakes into the local queue.
     pub(crate) fn drain_remote(&self) {
-        if !self.remote.pending.load(Ordering::Acquire) {
+        if !self.remote().pending.load(Ordering::Acquire) {
             return;
         }
         let tasks = {
             let mut queue = self
-                .remote
+                .remote()
                 .queue
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            self.remote.pending.store(false, Ordering::Relaxed);
+            self.remote().pending.store(false, Ordering::Relaxed);
             std::mem::take(&mut queue.tasks)
         };
         for TaskRef(ptr) in tasks {
@@ -204,7 +289,7 @@ impl Scheduler {
     pub(crate) fn shutdown(&self) {
         // Dropping a future may spawn or wake: loop until nothing is left.
         loop {
-            while let Some(ptr) = self.local.head.get() {
+            while let Some(ptr) = self.local().head.get() {
                 // SAFETY: list members hold the live reference; retain one for the
                 // duration, since `abort` may release the live one.
                 unsafe {
@@ -216,7 +301,7 @@ impl Scheduler {
             while self.run_one(0) {}
             let tasks = {
                 let mut queue = self
-                    .remote
+                    .remote()
                     .queue
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
@@ -231,7 +316,7 @@ impl Scheduler {
                     release(ptr);
                 }
             }
-            if self.local.head.get().is_none() && !self.has_ready() {
+            if self.local().head.get().is_none() && !self.has_ready() {
                 break;
             }
         }
@@ -247,7 +332,7 @@ impl Drop for Scheduler {
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scheduler")
-            .field("ready", &self.local.len())
+            .field("ready", &self.local().len())
             .field("live", &self.live_tasks())
             .finish()
     }
