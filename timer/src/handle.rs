@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::heap::TimerHeap;
+use crate::heap::{TimerHeap, wake_all};
 
 pub(crate) struct Inner {
     pub(crate) heap: RefCell<TimerHeap>,
@@ -90,12 +90,12 @@ impl Handle {
 
     /// Fires every timer due at `now`, in deadline order, waking their tasks after the
     /// heap is released (a woken future may touch the heap again). Returns how many fired.
+    /// If a waker panics, the others are still woken, and then the first panic resumes.
     pub fn fire_expired(&self, now: Instant) -> usize {
         let mut wake = self.inner.wake.take();
         let n = self.inner.heap.borrow_mut().drain_expired(now, &mut wake);
-        for w in wake.drain(..) {
-            w.wake();
-        }
+        // A waker that panics does not leave the others unwoken; its panic goes on after.
+        wake_all(&mut wake);
         self.inner.wake.set(wake);
         n
     }

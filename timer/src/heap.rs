@@ -19,6 +19,7 @@
 //!   matches nothing, even after its slot has been reused.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,20 @@ impl TimerKey {
             index: tag,
             generation: 0,
         }
+    }
+}
+
+/// Wakes every waker in `wakers`, in order, leaving it empty. A waker that panics does
+/// not stop the others: every one is woken, then the first panic goes on unwinding.
+pub(crate) fn wake_all(wakers: &mut Vec<Waker>) {
+    let mut first_panic = None;
+    for waker in wakers.drain(..) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+            first_panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first_panic {
+        resume_unwind(payload);
     }
 }
 
@@ -290,13 +305,12 @@ impl<const D: usize> TimerHeap<D> {
     /// Removes every timer whose deadline is at or before `now` and wakes its waker, in
     /// `(deadline, insertion)` order. Returns how many timers fired.
     ///
-    /// The wakers are collected first and woken after the heap is back in order.
+    /// The wakers are collected first and woken after the heap is back in order. If a
+    /// waker panics, the others are still woken, and then the first panic resumes.
     pub fn fire_expired(&mut self, now: Instant) -> usize {
         let mut buf = std::mem::take(&mut self.wake_buf);
         let fired = self.drain_expired(now, &mut buf);
-        for waker in buf.drain(..) {
-            waker.wake();
-        }
+        wake_all(&mut buf);
         self.wake_buf = buf;
         fired
     }

@@ -365,3 +365,49 @@ fn a_sleep_is_small() {
     let expected = size_of::<Instant>() + size_of::<Handle>() + 8;
     assert_eq!(size_of::<timer::Sleep>(), expected);
 }
+
+/// Panics when woken.
+struct PanickingWaker;
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics");
+    }
+}
+
+#[test]
+fn a_panicking_waker_leaves_no_other_timer_unwoken() {
+    let handle = Handle::new();
+    let _guard = handle.enter();
+    let counter = Arc::new(Counter::default());
+    let good = Waker::from(counter.clone());
+    let bad = Waker::from(Arc::new(PanickingWaker));
+    let t0 = Instant::now() + ms(1000);
+    // Good, bad, good, bad, good: the bad ones fire between the good ones.
+    let mut sleeps: Vec<_> = (0..5).map(|i| Box::pin(sleep_until(t0 + ms(i)))).collect();
+    for (i, s) in sleeps.iter_mut().enumerate() {
+        let w = if i % 2 == 0 { &good } else { &bad };
+        assert!(s.as_mut().poll(&mut Context::from_waker(w)).is_pending());
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handle.fire_expired(t0 + ms(10))
+    }));
+    let payload = r.expect_err("the waker's panic goes on after the others are woken");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"this waker panics"));
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        3,
+        "every good waker was woken"
+    );
+    assert!(handle.is_empty());
+    // The heap is still usable.
+    let mut later = pin!(sleep_until(t0 + ms(20)));
+    assert!(
+        later
+            .as_mut()
+            .poll(&mut Context::from_waker(&good))
+            .is_pending()
+    );
+    assert_eq!(handle.fire_expired(t0 + ms(20)), 1);
+    assert_eq!(counter.0.load(Ordering::SeqCst), 4);
+}

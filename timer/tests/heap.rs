@@ -222,3 +222,36 @@ fn slots_are_reused_and_the_heap_stays_compact() {
         assert!(heap.is_empty());
     }
 }
+
+#[test]
+fn a_panicking_waker_in_fire_expired_still_lets_the_rest_wake() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    struct Bad;
+    impl Wake for Bad {
+        fn wake(self: Arc<Self>) {
+            panic!("bad waker");
+        }
+    }
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let mut heap = TimerHeap::new();
+    let t0 = Instant::now();
+    heap.insert(t0, Some(Waker::from(Arc::new(Bad))));
+    heap.insert(t0 + ms(1), Some(Waker::from(count.clone())));
+    heap.insert(t0 + ms(2), Some(Waker::from(Arc::new(Bad))));
+    heap.insert(t0 + ms(3), Some(Waker::from(count.clone())));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        heap.fire_expired(t0 + ms(5))
+    }));
+    assert!(r.is_err());
+    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    assert!(heap.is_empty());
+    heap.assert_invariants();
+}
