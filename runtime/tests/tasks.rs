@@ -648,3 +648,69 @@ fn a_foreign_joiner_is_woken_once_when_the_task_completes() {
         "the wake consumed the stored clone"
     );
 }
+
+#[test]
+fn many_rounds_of_remote_wakes_from_two_threads_reach_every_task() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const TASKS: usize = 64;
+    const ROUNDS: u64 = 200;
+    // Each task waits until the shared counter passes its own round, then goes on; two
+    // plain threads advance the counter and wake every task from outside.
+    let round = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = mpsc::channel::<Vec<Waker>>();
+    let rt = Runtime::new().unwrap();
+    let r = round.clone();
+    let wakers_thread = thread::spawn(move || {
+        let mut helpers = Vec::new();
+        for wakers in rx {
+            r.fetch_add(1, Ordering::SeqCst);
+            // Split the wakes between this thread and a fresh one.
+            let (a, b) = wakers.split_at(wakers.len() / 2);
+            let b = b.to_vec();
+            helpers.push(thread::spawn(move || b.into_iter().for_each(Waker::wake)));
+            a.iter().for_each(Waker::wake_by_ref);
+        }
+        helpers.into_iter().for_each(|h| h.join().unwrap());
+    });
+    let total = rt.block_on(async move {
+        let seen = Rc::new(RefCell::new(Vec::<Waker>::new()));
+        let handles: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (round, seen) = (round.clone(), seen.clone());
+                spawn(async move {
+                    let mut mine = 0;
+                    for want in 1..=ROUNDS {
+                        poll_fn(|cx| {
+                            if round.load(Ordering::SeqCst) >= want {
+                                Poll::Ready(())
+                            } else {
+                                seen.borrow_mut().push(cx.waker().clone());
+                                Poll::Pending
+                            }
+                        })
+                        .await;
+                        mine += 1;
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut finished = 0;
+        while finished < TASKS {
+            yield_now().await;
+            let batch: Vec<_> = seen.borrow_mut().drain(..).collect();
+            if !batch.is_empty() {
+                tx.send(batch).unwrap();
+            }
+            finished = handles.iter().filter(|h| h.is_finished()).count();
+        }
+        drop(tx);
+        let mut total = 0;
+        for h in handles {
+            total += h.await.unwrap();
+        }
+        total
+    });
+    wakers_thread.join().unwrap();
+    assert_eq!(total, TASKS as u64 * ROUNDS);
+}

@@ -75,6 +75,8 @@ pub(super) struct Local {
     /// set. Kept here, not in every header: most tasks are never awaited while running.
     /// No waker is cloned, woken or dropped while it is borrowed.
     join_wakers: RefCell<HashMap<NonNull<Header>, Waker, BuildPtrHasher>>,
+    /// An empty buffer that `drain_remote` swaps with the remote queue's.
+    remote_spare: Cell<Vec<TaskRef>>,
 }
 
 impl Local {
@@ -186,6 +188,7 @@ impl Scheduler {
                     head: Cell::new(None),
                     live: Cell::new(0),
                     join_wakers: RefCell::default(),
+                    remote_spare: Cell::default(),
                 },
                 remote: Remote {
                     queue: Mutex::new(RemoteQueue {
@@ -265,16 +268,18 @@ impl Scheduler {
         if !self.remote().pending.load(Ordering::Acquire) {
             return;
         }
-        let tasks = {
+        // Swap in the spare buffer, so that neither side allocates once both have grown.
+        let mut tasks = self.local().remote_spare.take();
+        {
             let mut queue = self
                 .remote()
                 .queue
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             self.remote().pending.store(false, Ordering::Relaxed);
-            std::mem::take(&mut queue.tasks)
-        };
-        for TaskRef(ptr) in tasks {
+            std::mem::swap(&mut queue.tasks, &mut tasks);
+        }
+        for TaskRef(ptr) in tasks.drain(..) {
             // SAFETY: the remote entry's reference keeps the task alive, and we are on the
             // owner thread (the scheduler is !Send).
             unsafe {
@@ -282,6 +287,7 @@ impl Scheduler {
                 release(ptr);
             }
         }
+        self.local().remote_spare.set(tasks);
     }
 
     /// Completes every live task as cancelled (dropping their futures here), empties
