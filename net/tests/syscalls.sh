@@ -48,6 +48,11 @@
 #   marginal over 200000 messages (50000 -> 250000): 2.0200 syscalls per message (recv ..., send ..., wait ...)
 set -euo pipefail
 
+if [ -n "${MSGS:-}" ]; then
+  echo "syscalls.sh: MSGS is gone; set MSGS1 and MSGS2, the two run lengths" >&2
+  exit 2
+fi
+
 BIN=${BIN:-target/release/examples/echo}
 SERVER=${SERVER:-}
 CONNS=${CONNS:-50}
