@@ -14,8 +14,8 @@
 #
 # Usage:
 #
-#   CARGO_TARGET_DIR=/work/target-net cargo build -p net --release --example echo
-#   BIN=/work/target-net/release/examples/echo net/tests/syscalls.sh
+#   cargo build -p net --release --example echo
+#   BIN=target/release/examples/echo net/tests/syscalls.sh
 #
 #   # any other echo server, e.g. the compare bench's, on tokio:
 #   cargo bench --bench compare --no-run
