@@ -100,8 +100,8 @@ impl Local {
     }
 
     pub(super) fn push(&self, ptr: NonNull<Header>) {
-        // SAFETY: `Local` is !Sync and reached only on the owner thread; no reference into
-        // the queue is held across this call (field invariant).
+        // SAFETY: `Local` is used only on the owner thread (see `Shared`'s `Sync`), and no
+        // reference into the queue is held across this call (field invariant).
         unsafe { (*self.queue.get()).push_back(ptr) }
     }
 
