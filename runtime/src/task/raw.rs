@@ -65,7 +65,7 @@ pub(super) struct TaskVTable {
 }
 
 /// The future, then its output, in one place. Which field is live is told by the
-/// header's state bits (see "Stage" in the module docs): the future while the task is
+/// header's state bits (see "Layout" in the module docs): the future while the task is
 /// not `COMPLETE`, the output while `OUTPUT` is set, neither otherwise.
 pub(super) union Stage<F: Future> {
     pub(super) running: ManuallyDrop<F>,
@@ -103,6 +103,8 @@ unsafe fn stage<F: Future>(ptr: NonNull<Header>) -> *mut Stage<F> {
 unsafe fn poll_future<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
     // SAFETY: the vtable of a TaskCell<F> is only called with its own header.
     let stage = unsafe { stage::<F>(ptr) };
+    // SAFETY: the caller's live reference keeps the header alive.
+    debug_assert_eq!(unsafe { ptr.as_ref() }.state.get() & COMPLETE, 0);
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the caller (run) holds the owner thread and `RUNNING` on an incomplete
         // task, so the future is the live field and nothing else borrows it.
