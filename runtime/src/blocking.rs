@@ -207,8 +207,8 @@ impl<T> Future for Receiver<T> {
             .unwrap_or_else(PoisonError::into_inner);
         match s.result.take() {
             Some(Ok(value)) => Poll::Ready(Ok(value)),
-            Some(Err(payload)) => Poll::Ready(Err(JoinError::Panic(payload))),
-            None if s.closed => Poll::Ready(Err(JoinError::Cancelled)),
+            Some(Err(payload)) => Poll::Ready(Err(JoinError::panic(payload))),
+            None if s.closed => Poll::Ready(Err(JoinError::cancelled())),
             None => {
                 match &s.waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
@@ -224,7 +224,8 @@ impl<T> Future for Receiver<T> {
 ///
 /// Use it for work that blocks (file I/O, DNS, heavy computation) so the loop keeps
 /// running. The closure cannot be cancelled once started: aborting the handle only stops
-/// waiting for it. A panic in `f` is reported as [`JoinError::Panic`].
+/// waiting for it. A panic in `f` is reported as a [`JoinError`] whose
+/// [`is_panic`](JoinError::is_panic) is true.
 ///
 /// ```
 /// let rt = runtime::Runtime::new()?;
@@ -268,13 +269,15 @@ where
             match receiver.await {
                 Ok(value) => value,
                 // Re-raised inside the task, whose harness turns it back into
-                // `JoinError::Panic` with the same payload (the hook does not run again).
-                Err(JoinError::Panic(payload)) => resume_unwind(payload),
-                Err(JoinError::Cancelled) => resume_unwind(Box::new(Cancelled)),
+                // a panic `JoinError` with the same payload (the hook does not run again).
+                Err(e) => match e.try_into_panic() {
+                    Ok(payload) => resume_unwind(payload),
+                    Err(_cancelled) => resume_unwind(Box::new(Cancelled)),
+                },
             }
         })
     }
 }
 
-/// Marks a blocking job dropped unrun; mapped back to `JoinError::Cancelled`.
+/// Marks a blocking job dropped unrun; mapped back to a cancelled `JoinError`.
 pub(crate) struct Cancelled;

@@ -3,24 +3,60 @@
 use std::any::Any;
 use std::fmt;
 use std::io;
+use std::sync::{Mutex, PoisonError};
 
-/// Why awaiting a [`JoinHandle`](crate::JoinHandle) gave no output.
-pub enum JoinError {
-    /// The task was aborted, or the runtime shut down before it finished.
+/// Why awaiting a [`JoinHandle`](crate::JoinHandle) gave no output: the task was
+/// cancelled, or it panicked.
+///
+/// It is `Send + Sync` and an [`Error`](std::error::Error), so `?` carries it into
+/// `Box<dyn Error + Send + Sync>` (or `anyhow::Error`) and `io::Error::other` takes it.
+///
+/// ```
+/// use std::error::Error;
+///
+/// let rt = runtime::Runtime::new()?;
+/// let r: Result<(), Box<dyn Error + Send + Sync>> = rt.block_on(async {
+///     let handle = runtime::spawn(async { panic!("boom") });
+///     handle.await?;
+///     Ok(())
+/// });
+/// assert_eq!(r.unwrap_err().to_string(), "task panicked: boom");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
     Cancelled,
-    /// The task panicked; this is the panic's payload.
-    Panic(Box<dyn Any + Send + 'static>),
+    /// The payload sits behind a lock only so that `JoinError` is `Sync`; it is reached
+    /// by `&self` only to read the panic message.
+    Panic(Mutex<Box<dyn Any + Send + 'static>>),
 }
 
 impl JoinError {
-    /// Whether the task was cancelled.
+    /// The task was aborted, or the runtime shut down before it finished.
+    pub(crate) fn cancelled() -> JoinError {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    /// The task panicked with `payload`.
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError {
+            repr: Repr::Panic(Mutex::new(payload)),
+        }
+    }
+
+    /// Whether the task was cancelled: aborted, or dropped when its runtime shut down.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, JoinError::Cancelled)
+        matches!(self.repr, Repr::Cancelled)
     }
 
     /// Whether the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self, JoinError::Panic(_))
+        matches!(self.repr, Repr::Panic(_))
     }
 
     /// The panic's payload, to re-raise with `std::panic::resume_unwind`.
@@ -35,9 +71,22 @@ impl JoinError {
 
     /// The panic's payload, or the error itself if the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match self {
-            JoinError::Panic(payload) => Ok(payload),
-            other => Err(other),
+        match self.repr {
+            Repr::Panic(payload) => {
+                Ok(payload.into_inner().unwrap_or_else(PoisonError::into_inner))
+            }
+            Repr::Cancelled => Err(JoinError::cancelled()),
+        }
+    }
+
+    /// The panic's message, when the payload is a string.
+    fn panic_message(&self) -> Option<String> {
+        match &self.repr {
+            Repr::Cancelled => None,
+            Repr::Panic(payload) => {
+                let payload = payload.lock().unwrap_or_else(PoisonError::into_inner);
+                panic_message(payload.as_ref()).map(str::to_owned)
+            }
         }
     }
 }
@@ -52,24 +101,24 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Cancelled => f.write_str("task was cancelled"),
-            JoinError::Panic(payload) => match panic_message(payload.as_ref()) {
-                Some(msg) => write!(f, "task panicked: {msg}"),
-                None => f.write_str("task panicked"),
-            },
+        if self.is_cancelled() {
+            return f.write_str("task was cancelled");
+        }
+        match self.panic_message() {
+            Some(msg) => write!(f, "task panicked: {msg}"),
+            None => f.write_str("task panicked"),
         }
     }
 }
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Cancelled => f.write_str("JoinError::Cancelled"),
-            JoinError::Panic(payload) => match panic_message(payload.as_ref()) {
-                Some(msg) => write!(f, "JoinError::Panic({msg:?})"),
-                None => f.write_str("JoinError::Panic(..)"),
-            },
+        if self.is_cancelled() {
+            return f.write_str("JoinError::Cancelled");
+        }
+        match self.panic_message() {
+            Some(msg) => write!(f, "JoinError::Panic({msg:?})"),
+            None => f.write_str("JoinError::Panic(..)"),
         }
     }
 }
@@ -77,11 +126,14 @@ impl fmt::Debug for JoinError {
 impl std::error::Error for JoinError {}
 
 impl From<JoinError> for io::Error {
+    /// A cancelled task becomes `Interrupted`, a panicked one `Other`; the message is the
+    /// error's `Display`.
     fn from(err: JoinError) -> io::Error {
-        let kind = match err {
-            JoinError::Cancelled => io::ErrorKind::Interrupted,
-            JoinError::Panic(_) => io::ErrorKind::Other,
+        let kind = if err.is_cancelled() {
+            io::ErrorKind::Interrupted
+        } else {
+            io::ErrorKind::Other
         };
-        io::Error::new(kind, err.to_string())
+        io::Error::new(kind, err)
     }
 }

@@ -368,8 +368,8 @@ fn not_send_futures_spawn() {
 fn wakers_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Waker>();
-    fn assert_send<T: Send>() {}
-    assert_send::<JoinError>();
+    // Like tokio's: `?` can carry it into `Box<dyn Error + Send + Sync>`.
+    assert_send_sync::<JoinError>();
 }
 
 #[test]
@@ -410,7 +410,37 @@ fn join_error_converts_to_io_error() {
     });
     assert_eq!(format!("{err:?}"), "JoinError::Cancelled");
     let io: std::io::Error = err.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::Interrupted);
     assert_eq!(io.to_string(), "task was cancelled");
+    let inner = io.into_inner().expect("the JoinError is the source");
+    assert!(inner.downcast::<JoinError>().unwrap().is_cancelled());
+}
+
+#[test]
+fn a_panic_join_error_travels_as_a_boxed_sync_error_with_its_payload() {
+    use std::error::Error;
+    let rt = Runtime::new().unwrap();
+    let r: Result<(), Box<dyn Error + Send + Sync>> = rt.block_on(async {
+        spawn(async { std::panic::panic_any(String::from("owned boom")) }).await?;
+        Ok(())
+    });
+    let err = r.unwrap_err();
+    assert_eq!(err.to_string(), "task panicked: owned boom");
+    let join = err.downcast::<JoinError>().unwrap();
+    assert!(join.is_panic() && !join.is_cancelled());
+    assert_eq!(format!("{join:?}"), "JoinError::Panic(\"owned boom\")");
+    // A JoinError can be shared between threads and read from both.
+    let join = Arc::new(*join);
+    let j2 = join.clone();
+    let from_thread = thread::spawn(move || j2.to_string()).join().unwrap();
+    assert_eq!(from_thread, join.to_string());
+    let payload = Arc::into_inner(join).unwrap().into_panic();
+    assert_eq!(payload.downcast_ref::<String>().unwrap(), "owned boom");
+    // io::Error::other takes it as its source.
+    let rt = Runtime::new().unwrap();
+    let err = rt.block_on(async { spawn(async { panic!("again") }).await.unwrap_err() });
+    let io = std::io::Error::other(err);
+    assert_eq!(io.to_string(), "task panicked: again");
 }
 
 #[test]

@@ -49,7 +49,7 @@ impl<T> JoinHandle<T> {
     }
 
     /// Cancels the task. Its future is dropped now (or right after its current poll, if
-    /// it aborts itself), and awaiting the handle then gives [`JoinError::Cancelled`].
+    /// it aborts itself), and awaiting the handle then gives a cancelled [`JoinError`].
     /// Does nothing if the task has already finished.
     pub fn abort(&self) {
         // SAFETY: the handle's reference; a `JoinHandle` is !Send so this is the owner

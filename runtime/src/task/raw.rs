@@ -54,7 +54,7 @@ pub(super) struct TaskVTable {
     /// Polls the future. On `Ready` or a panic, drops the future and stores or drops the
     /// output, and returns true. Requires `Running` and the owner thread.
     poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> bool,
-    /// Drops the future and records `JoinError::Cancelled`. Same requirements.
+    /// Drops the future and records a cancelled `JoinError`. Same requirements.
     cancel: unsafe fn(NonNull<Header>),
     /// Moves the stored output (`OUTPUT`) into `*dst` (a `Poll<Result<T, JoinError>>`).
     pub(super) take_output: unsafe fn(NonNull<Header>, *mut ()),
@@ -116,8 +116,8 @@ unsafe fn poll_future<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> 
     let output = match result {
         Ok(Poll::Pending) => return false,
         Ok(Poll::Ready(value)) => Ok(value),
-        Err(payload) if payload.is::<crate::blocking::Cancelled>() => Err(JoinError::Cancelled),
-        Err(payload) => Err(JoinError::Panic(payload)),
+        Err(payload) if payload.is::<crate::blocking::Cancelled>() => Err(JoinError::cancelled()),
+        Err(payload) => Err(JoinError::panic(payload)),
     };
     // SAFETY: same task, owner thread, future running.
     unsafe { finish::<F>(ptr, output) };
@@ -126,7 +126,7 @@ unsafe fn poll_future<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> 
 
 unsafe fn cancel_future<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: forwarded from the caller: own header, owner thread, future running.
-    unsafe { finish::<F>(ptr, Err(JoinError::Cancelled)) }
+    unsafe { finish::<F>(ptr, Err(JoinError::cancelled())) }
 }
 
 /// Drops the future in place, then stores the output for the `JoinHandle` (setting
@@ -146,7 +146,7 @@ unsafe fn finish<F: Future>(ptr: NonNull<Header>, output: Result<F::Output, Join
         ManuallyDrop::drop(&mut (*stage).running)
     }));
     let output = match (output, dropped) {
-        (Ok(_), Err(payload)) => Err(JoinError::Panic(payload)),
+        (Ok(_), Err(payload)) => Err(JoinError::panic(payload)),
         (output, _) => output,
     };
     // SAFETY: `ptr` is live (the executor's live reference) and we are on the owner thread.
