@@ -281,7 +281,7 @@ impl Reactor {
         let mut wake = shared.wake.borrow_mut();
         let mut dispatched = 0;
         {
-            let mut slab = shared.slab.borrow_mut();
+            let slab = shared.slab.borrow();
             for ev in events.iter() {
                 if ev.token != NOTIFY_TOKEN && slab.dispatch(ev.token, ev.readiness, &mut wake) {
                     dispatched += 1;
@@ -365,14 +365,14 @@ impl Handle {
         if fd < 0 {
             return Err(crate::sys::invalid_fd(fd));
         }
-        let token = self.shared.slab.borrow_mut().insert(fd);
+        let (token, slot) = self.shared.slab.borrow_mut().insert();
         let result = self
             .shared
             .backend
             .borrow_mut()
             .register(fd, token.to_u64());
         match result {
-            Ok(()) => Ok(Registration::new(self.shared.clone(), token, fd)),
+            Ok(()) => Ok(Registration::new(self.shared.clone(), slot, token, fd)),
             Err(e) => {
                 self.shared.slab.borrow_mut().remove(token);
                 Err(e)

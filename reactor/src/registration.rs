@@ -2,8 +2,11 @@
 //!
 //! # Protocol
 //!
-//! The reactor is single-threaded, so a slot is plain data behind the reactor's
-//! `RefCell`; nothing here is shared with another thread.
+//! The reactor is single-threaded, so a slot is plain `Cell` data; nothing here is shared
+//! with another thread. Each slot is its own `Rc` allocation, reused through a free list:
+//! the slab holds every slot, and a live [`Registration`] holds its own, so the hot
+//! path (`poll_*_ready`, `clear_readiness`) reaches it without borrowing the slab or
+//! indexing it. The slab's `RefCell` guards only its list of slots and its free list.
 //!
 //! | field       | written by                                   | read by                 |
 //! |-------------|----------------------------------------------|-------------------------|
@@ -16,11 +19,16 @@
 //! is freed, an event carrying an old token never wakes the slot's new owner. The closed
 //! bits are sticky; `READABLE`, `WRITABLE` and `ERROR` are cleared by `WouldBlock`.
 //!
+//! A waker is moved out of its `Cell` to be compared, cloned or dropped, and put back
+//! after: no reference into a slot is held while foreign code (a waker's `clone` or
+//! `drop`) runs.
+//!
 //! On the edge-triggered backends a read shorter than its buffer (or a short write) also
 //! clears readiness: the kernel will report the next edge. The poll backend is
 //! level-triggered and polls every direction that has a stored waker, so it never needs
 //! the early clear and never loses a wakeup.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -55,50 +63,62 @@ impl Token {
     }
 }
 
+/// One registration's state. Every field is a `Cell`: the slab and the registration
+/// share the slot, and neither ever borrows it.
 #[derive(Default)]
-struct Slot {
-    generation: u32,
-    occupied: bool,
-    fd: RawFd,
-    readiness: Readiness,
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+pub(crate) struct Slot {
+    generation: Cell<u32>,
+    occupied: Cell<bool>,
+    readiness: Cell<Readiness>,
+    reader: Cell<Option<Waker>>,
+    writer: Cell<Option<Waker>>,
+}
+
+impl Slot {
+    fn has_waker(cell: &Cell<Option<Waker>>) -> bool {
+        let w = cell.take();
+        let some = w.is_some();
+        cell.set(w);
+        some
+    }
 }
 
 /// The registrations of one reactor.
 #[derive(Default)]
 pub(crate) struct Slab {
-    slots: Vec<Slot>,
+    slots: Vec<Rc<Slot>>,
     free: Vec<u32>,
     len: usize,
 }
 
 impl Slab {
-    pub(crate) fn insert(&mut self, fd: RawFd) -> Token {
+    /// Takes a free slot (or a new one) for a registration: its token, and the slot
+    /// itself for the registration to keep.
+    pub(crate) fn insert(&mut self) -> (Token, Rc<Slot>) {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(Slot::default());
+                self.slots.push(Rc::new(Slot::default()));
                 (self.slots.len() - 1) as u32
             }
         };
-        let slot = &mut self.slots[index as usize];
-        slot.occupied = true;
-        slot.fd = fd;
-        slot.readiness = Readiness::EMPTY;
+        let slot = &self.slots[index as usize];
+        slot.occupied.set(true);
+        slot.readiness.set(Readiness::EMPTY);
         self.len += 1;
-        Token {
+        let token = Token {
             index,
-            generation: slot.generation,
-        }
+            generation: slot.generation.get(),
+        };
+        (token, slot.clone())
     }
 
     /// Frees the slot of `token`; returns its wakers, or `None` when it was already free.
     pub(crate) fn remove(&mut self, token: Token) -> Option<(Option<Waker>, Option<Waker>)> {
-        let slot = self.get_mut(token)?;
-        slot.occupied = false;
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.readiness = Readiness::EMPTY;
+        let slot = self.get(token)?;
+        slot.occupied.set(false);
+        slot.generation.set(slot.generation.get().wrapping_add(1));
+        slot.readiness.set(Readiness::EMPTY);
         let wakers = (slot.reader.take(), slot.writer.take());
         self.free.push(token.index);
         self.len -= 1;
@@ -109,24 +129,20 @@ impl Slab {
         self.len
     }
 
-    fn get_mut(&mut self, token: Token) -> Option<&mut Slot> {
+    fn get(&self, token: Token) -> Option<&Slot> {
         self.slots
-            .get_mut(token.index as usize)
-            .filter(|s| s.occupied && s.generation == token.generation)
+            .get(token.index as usize)
+            .map(|s| &**s)
+            .filter(|s| s.occupied.get() && s.generation.get() == token.generation)
     }
 
     /// Applies one event: ORs its bits in and moves the wakers it satisfies to `wake`.
     /// Events for a stale token are dropped. Returns whether the token was live.
-    pub(crate) fn dispatch(
-        &mut self,
-        token: u64,
-        readiness: Readiness,
-        wake: &mut Vec<Waker>,
-    ) -> bool {
-        let Some(slot) = self.get_mut(Token::from_u64(token)) else {
+    pub(crate) fn dispatch(&self, token: u64, readiness: Readiness, wake: &mut Vec<Waker>) -> bool {
+        let Some(slot) = self.get(Token::from_u64(token)) else {
             return false;
         };
-        slot.readiness |= readiness;
+        slot.readiness.set(slot.readiness.get() | readiness);
         if readiness.intersects(Readiness::READ_INTEREST)
             && let Some(w) = slot.reader.take()
         {
@@ -142,13 +158,12 @@ impl Slab {
 
     /// Which directions of `token` have a waiting waker (for the poll backend).
     pub(crate) fn interest(&self, token: u64) -> Interest {
-        let t = Token::from_u64(token);
-        match self.slots.get(t.index as usize) {
-            Some(s) if s.occupied && s.generation == t.generation => Interest {
-                read: s.reader.is_some(),
-                write: s.writer.is_some(),
+        match self.get(Token::from_u64(token)) {
+            Some(s) => Interest {
+                read: Slot::has_waker(&s.reader),
+                write: Slot::has_waker(&s.writer),
             },
-            _ => Interest::default(),
+            None => Interest::default(),
         }
     }
 }
@@ -184,13 +199,21 @@ impl Direction {
 /// `!Send`: it belongs to the thread of its reactor.
 pub struct Registration {
     shared: Rc<Shared>,
+    /// This registration's slot, also in the slab; it stays this registration's until
+    /// its drop or `deregister` frees it.
+    slot: Rc<Slot>,
     token: Token,
     fd: RawFd,
 }
 
 impl Registration {
-    pub(crate) fn new(shared: Rc<Shared>, token: Token, fd: RawFd) -> Registration {
-        Registration { shared, token, fd }
+    pub(crate) fn new(shared: Rc<Shared>, slot: Rc<Slot>, token: Token, fd: RawFd) -> Registration {
+        Registration {
+            shared,
+            slot,
+            token,
+            fd,
+        }
     }
 
     /// The registered fd.
@@ -209,20 +232,9 @@ impl Registration {
         self.shared.edge_triggered
     }
 
-    /// Runs `f` on this registration's slot. A live `Registration` owns its slot (only
-    /// its own drop or `deregister` frees it), so the index is used directly; the
-    /// generation check is for events, which can outlive their registration.
-    #[inline]
-    fn with_slot<R>(&self, f: impl FnOnce(&mut Slot) -> R) -> R {
-        let mut slab = self.shared.slab.borrow_mut();
-        let slot = &mut slab.slots[self.token.index as usize];
-        debug_assert!(slot.occupied && slot.generation == self.token.generation);
-        f(slot)
-    }
-
     /// The readiness bits currently set.
     pub fn readiness(&self) -> Readiness {
-        self.with_slot(|s| s.readiness)
+        self.slot.readiness.get()
     }
 
     /// True once the peer has closed its write side (reads will see EOF).
@@ -237,20 +249,26 @@ impl Registration {
 
     #[inline]
     fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<Readiness> {
-        self.with_slot(|slot| {
-            if slot.readiness.intersects(dir.interest()) {
-                return Poll::Ready(slot.readiness);
+        let slot = &*self.slot;
+        debug_assert!(slot.occupied.get() && slot.generation.get() == self.token.generation);
+        let readiness = slot.readiness.get();
+        if readiness.intersects(dir.interest()) {
+            return Poll::Ready(readiness);
+        }
+        let stored = match dir {
+            Direction::Read => &slot.reader,
+            Direction::Write => &slot.writer,
+        };
+        // Out of the cell while it is compared, cloned or dropped (module docs).
+        let old = stored.take();
+        match old {
+            Some(w) if w.will_wake(cx.waker()) => stored.set(Some(w)),
+            old => {
+                stored.set(Some(cx.waker().clone()));
+                drop(old);
             }
-            let stored = match dir {
-                Direction::Read => &mut slot.reader,
-                Direction::Write => &mut slot.writer,
-            };
-            match stored {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *stored = Some(cx.waker().clone()),
-            }
-            Poll::Pending
-        })
+        }
+        Poll::Pending
     }
 
     /// Ready once the fd is readable, read-closed or in error; otherwise stores the
@@ -280,7 +298,8 @@ impl Registration {
     #[inline]
     pub fn clear_readiness(&self, bits: Readiness) {
         let keep = Readiness::READ_CLOSED | Readiness::WRITE_CLOSED;
-        self.with_slot(|s| s.readiness = s.readiness & !(bits & !keep));
+        let slot = &self.slot;
+        slot.readiness.set(slot.readiness.get() & !(bits & !keep));
     }
 
     /// Records a read that returned less than its buffer. On the edge-triggered backends
@@ -388,21 +407,25 @@ mod tests {
     #[test]
     fn an_event_for_a_stale_token_wakes_nobody() {
         let mut slab = Slab::default();
-        let old = slab.insert(10);
+        let (old, old_slot) = slab.insert();
         assert!(slab.remove(old).is_some());
-        let new = slab.insert(11);
+        let (new, new_slot) = slab.insert();
         assert_eq!(new.index, old.index);
+        assert!(Rc::ptr_eq(&old_slot, &new_slot), "the slot is reused");
         let count = Arc::new(Count(AtomicUsize::new(0)));
-        slab.get_mut(new).unwrap().reader = Some(Waker::from(count.clone()));
+        new_slot.reader.set(Some(Waker::from(count.clone())));
         let mut wake = Vec::new();
         assert!(
             !slab.dispatch(old.to_u64(), Readiness::READABLE, &mut wake),
             "stale token ignored"
         );
         assert!(wake.is_empty());
-        assert!(slab.get_mut(new).unwrap().readiness.is_empty());
+        assert!(new_slot.readiness.get().is_empty());
+        assert_eq!(slab.interest(old.to_u64()), Interest::default());
+        assert!(slab.interest(new.to_u64()).read);
         assert!(slab.dispatch(new.to_u64(), Readiness::READABLE, &mut wake));
         assert_eq!(wake.len(), 1);
+        assert!(!slab.interest(new.to_u64()).read, "the waker was taken");
         assert!(
             slab.remove(old).is_none(),
             "removing a stale token does nothing"
