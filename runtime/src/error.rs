@@ -79,13 +79,13 @@ impl JoinError {
         }
     }
 
-    /// The panic's message, when the payload is a string.
-    fn panic_message(&self) -> Option<String> {
+    /// Calls `f` with the panic's message (when the payload is a string), under the lock.
+    fn with_panic_message<R>(&self, f: impl FnOnce(Option<&str>) -> R) -> R {
         match &self.repr {
-            Repr::Cancelled => None,
+            Repr::Cancelled => f(None),
             Repr::Panic(payload) => {
                 let payload = payload.lock().unwrap_or_else(PoisonError::into_inner);
-                panic_message(payload.as_ref()).map(str::to_owned)
+                f(panic_message(payload.as_ref()))
             }
         }
     }
@@ -104,10 +104,10 @@ impl fmt::Display for JoinError {
         if self.is_cancelled() {
             return f.write_str("task was cancelled");
         }
-        match self.panic_message() {
+        self.with_panic_message(|msg| match msg {
             Some(msg) => write!(f, "task panicked: {msg}"),
             None => f.write_str("task panicked"),
-        }
+        })
     }
 }
 
@@ -116,10 +116,10 @@ impl fmt::Debug for JoinError {
         if self.is_cancelled() {
             return f.write_str("JoinError::Cancelled");
         }
-        match self.panic_message() {
+        self.with_panic_message(|msg| match msg {
             Some(msg) => write!(f, "JoinError::Panic({msg:?})"),
             None => f.write_str("JoinError::Panic(..)"),
-        }
+        })
     }
 }
 
