@@ -32,6 +32,8 @@ pub(crate) struct Source {
 impl Source {
     /// Registers `fd` with the current thread's reactor; fails outside a runtime.
     pub(crate) fn new(fd: OwnedFd) -> io::Result<Source> {
+        #[cfg(evloop_apple)]
+        sys::set_nosigpipe(fd.as_fd())?;
         let registration = Handle::try_current()?.register(fd.as_raw_fd())?;
         Ok(Source { registration, fd })
     }

@@ -20,7 +20,7 @@ use std::ffi::OsStr;
 use std::io::{self, IoSlice};
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -143,14 +143,16 @@ impl SockAddr {
         let mut out = SockAddr::empty();
         match addr {
             SocketAddr::V4(a) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from(*a.ip()).to_be(),
-                    },
-                    sin_zero: [0; 8],
-                };
+                // SAFETY: `sockaddr_in` is plain old data; all-zero is valid (and zeroes
+                // `sin_zero`).
+                let mut sin: libc::sockaddr_in = unsafe { mem::zeroed() };
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_port = a.port().to_be();
+                sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+                #[cfg(evloop_sa_len)]
+                {
+                    sin.sin_len = mem::size_of::<libc::sockaddr_in>() as u8;
+                }
                 // SAFETY: `sockaddr_storage` is larger than and aligned for
                 // `sockaddr_in`.
                 unsafe {
@@ -168,6 +170,10 @@ impl SockAddr {
                 sin6.sin6_addr.s6_addr = a.ip().octets();
                 sin6.sin6_flowinfo = a.flowinfo();
                 sin6.sin6_scope_id = a.scope_id();
+                #[cfg(evloop_sa_len)]
+                {
+                    sin6.sin6_len = mem::size_of::<libc::sockaddr_in6>() as u8;
+                }
                 // SAFETY: `sockaddr_storage` is larger than and aligned for
                 // `sockaddr_in6`.
                 unsafe {
@@ -210,43 +216,39 @@ impl SockAddr {
             *dst = src as libc::c_char;
         }
         out.len = (mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1) as socklen_t;
+        #[cfg(evloop_sa_len)]
+        {
+            // At most 2 + 103 bytes on these systems: `sun_path` holds 104.
+            un.sun_len = out.len as u8;
+        }
         Ok(out)
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+#[cfg(not(evloop_apple))]
 const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+#[cfg(evloop_apple)]
 const SEND_FLAGS: c_int = 0;
 
-/// Marks `fd` non-blocking and close-on-exec where the socket call could not, and on
-/// Apple systems (which lack `MSG_NOSIGNAL`) sets `SO_NOSIGPIPE`.
-#[cfg_attr(
-    any(target_os = "linux", target_os = "android", target_os = "freebsd"),
-    allow(dead_code)
-)]
-fn set_nonblock_cloexec(fd: RawFd) -> io::Result<()> {
+/// Marks `fd` non-blocking and close-on-exec, for the systems whose socket calls
+/// cannot (`SOCK_NONBLOCK`, `SOCK_CLOEXEC` and `accept4` are missing there).
+#[cfg(evloop_apple)]
+fn set_nonblock_cloexec(fd: std::os::fd::RawFd) -> io::Result<()> {
     // SAFETY: fcntl on an fd the caller owns; F_GETFL/F_SETFL/F_SETFD take ints.
     unsafe {
         let flags = cvt(libc::fcntl(fd, libc::F_GETFL))?;
         cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
         cvt(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC))?;
     }
-    #[cfg(any(target_os = "macos", target_os = "ios"))]
-    {
-        let on: c_int = 1;
-        // SAFETY: `on` points at one readable c_int, the size passed.
-        cvt(unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_NOSIGPIPE,
-                (&raw const on).cast::<c_void>(),
-                mem::size_of::<c_int>() as socklen_t,
-            )
-        })?;
-    }
     Ok(())
+}
+
+/// Sets `SO_NOSIGPIPE`, so that a write to a reset peer is `EPIPE` and not a `SIGPIPE`:
+/// what `MSG_NOSIGNAL` does per call elsewhere. Every registered socket gets it, those
+/// wrapped by `from_std` included.
+#[cfg(evloop_apple)]
+pub(crate) fn set_nosigpipe(fd: BorrowedFd<'_>) -> io::Result<()> {
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, 1)
 }
 
 /// Turns an fd just returned by the kernel into an `OwnedFd`.
@@ -258,14 +260,14 @@ fn owned(fd: c_int) -> OwnedFd {
 
 /// A new socket, non-blocking and close-on-exec (in one syscall where the OS allows).
 pub(crate) fn socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    #[cfg(not(evloop_apple))]
     {
         // SAFETY: socket takes only integers.
         let fd =
             cvt(unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
         Ok(owned(fd))
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    #[cfg(evloop_apple)]
     {
         // SAFETY: socket takes only integers.
         let fd = owned(cvt(unsafe { libc::socket(domain, ty, 0) })?);
@@ -277,14 +279,13 @@ pub(crate) fn socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
 /// A connected pair of Unix sockets, non-blocking and close-on-exec.
 pub(crate) fn socketpair(ty: c_int) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as c_int; 2];
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    let flags = 0;
+    #[cfg(not(evloop_apple))]
+    let ty = ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: `fds` has room for the two fds socketpair writes.
-    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty | flags, 0, fds.as_mut_ptr()) })?;
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) })?;
     let (a, b) = (owned(fds[0]), owned(fds[1]));
-    if flags == 0 {
+    #[cfg(evloop_apple)]
+    {
         set_nonblock_cloexec(a.as_raw_fd())?;
         set_nonblock_cloexec(b.as_raw_fd())?;
     }
@@ -313,7 +314,7 @@ pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &SockAddr) -> io::Result<()> {
 pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SockAddr)> {
     count();
     let mut addr = SockAddr::empty();
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    #[cfg(not(evloop_apple))]
     {
         let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
         // SAFETY: `addr` has room for `addr.len` bytes, and accept4 writes the length
@@ -322,7 +323,7 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SockAddr)> {
             cvt(unsafe { libc::accept4(fd.as_raw_fd(), addr.as_mut_ptr(), &mut addr.len, flags) })?;
         Ok((owned(new), addr))
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    #[cfg(evloop_apple)]
     {
         // SAFETY: as above, for accept.
         let new = owned(cvt(unsafe {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use reactor::BackendKind;
 
 const CHILD_ENV: &str = "NET_FD_EXHAUSTION_CHILD";
-const LIMIT: u64 = 64;
+const LIMIT: libc::rlim_t = 64;
 const CONNECTIONS: usize = 100;
 const BACKOFF: Duration = Duration::from_millis(10);
 

@@ -1,11 +1,37 @@
-//! The kqueue backend (macOS, iOS, FreeBSD, DragonFly, OpenBSD).
+//! The kqueue backend (macOS, iOS and FreeBSD, 64-bit).
 //!
-//! Written against libc's definitions. It is compiled only on those systems and is not
-//! exercised by the Linux test suite on which evloop is developed.
+//! Written against libc's definitions and the kqueue(2) manual pages, and compared with
+//! mio's and libevent's kqueue code. It is compiled and linted for FreeBSD and macOS in
+//! CI, but no test runs it: evloop's suites run on Linux.
 //!
-//! Each fd gets an `EVFILT_READ` and an `EVFILT_WRITE` filter with `EV_CLEAR` (edge
-//! triggered) in one `kevent` call; `EV_EOF` maps to the closed bits. The notifier is an
-//! `EVFILT_USER` event triggered with `NOTE_TRIGGER` on the same kqueue.
+//! # How it maps onto the contract
+//!
+//! - `register`: one `kevent` call adds an `EVFILT_READ` and an `EVFILT_WRITE` filter,
+//!   both `EV_CLEAR` (edge-triggered: an event is reported once per change of state, as
+//!   `EPOLLET`), with the token in `udata`. `EV_RECEIPT` makes the kernel report the
+//!   outcome of each change separately, so a failure of one filter is not mistaken for
+//!   success of both; a filter that failed is rolled back. `EPIPE` on the write filter
+//!   (older macOS, for a pipe whose reader is gone) is not an error: the read filter
+//!   still reports the hangup.
+//! - `deregister`: both filters are deleted with `EV_DELETE | EV_RECEIPT`; `ENOENT` for
+//!   one of them (the write filter that `EPIPE` kept out) is ignored. kqueue would drop
+//!   the filters by itself when the fd is closed; the facade deregisters first.
+//! - `wait`: `kevent` with an empty changelist and a nanosecond `timespec`. Nothing is
+//!   changed during a wait, so changelist errors (`EV_ERROR` receipts) cannot appear in
+//!   its output; if one did, it is reported as `ERROR` on both directions.
+//! - Normalisation: `EVFILT_READ` → readable, plus read-closed with `EV_EOF` (the peer
+//!   shut down its write side; reads return what is left, then 0). `EVFILT_WRITE` →
+//!   writable, plus write-closed with `EV_EOF`. `EV_EOF` with a non-zero `fflags`
+//!   carries a socket error (for example a refused connect): that is `ERROR` on both
+//!   directions, as `EPOLLERR` is.
+//! - The notifier is an `EVFILT_USER` event (ident 0, `EV_CLEAR`) on the same kqueue,
+//!   fired with `NOTE_TRIGGER` from any thread; it comes out of a wait as
+//!   [`NOTIFY_TOKEN`] and needs no draining.
+//! - `EINTR` from a wait goes to the facade; from a change, the manual says that every
+//!   change was applied, so it is success.
+//!
+//! Tokens are 64 bits and travel in `udata`, a pointer: hence the 64-bit restriction,
+//! which `build.rs` applies (32-bit systems get the poll backend).
 
 use std::collections::HashSet;
 use std::io;
@@ -42,8 +68,8 @@ impl Kqueue {
     pub(crate) fn new() -> io::Result<(Kqueue, Signal)> {
         // SAFETY: kqueue takes no arguments and returns a new fd we own on success.
         let kq = unsafe { OwnedFd::from_raw_fd(cvt(libc::kqueue())?) };
-        // SAFETY: kq was just created and is open.
-        unsafe { libc::fcntl(kq.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: kq was just created and is open; F_SETFD takes an integer.
+        cvt(unsafe { libc::fcntl(kq.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
         let kq = Arc::new(kq);
         let user = kevent(
             0,
@@ -52,7 +78,7 @@ impl Kqueue {
             0,
             NOTIFY_TOKEN,
         );
-        submit(&kq, &[user])?;
+        apply(&kq, &mut [user], &[])?;
         Ok((
             Kqueue {
                 kq: kq.clone(),
@@ -71,11 +97,19 @@ impl Kqueue {
             return Err(super::already_registered(fd));
         }
         let flags = libc::EV_ADD | libc::EV_CLEAR;
-        let changes = [
+        let mut changes = [
             kevent(fd as usize, libc::EVFILT_READ, flags, 0, token),
             kevent(fd as usize, libc::EVFILT_WRITE, flags, 0, token),
         ];
-        submit(&self.kq, &changes)?;
+        if let Err(e) = apply(&self.kq, &mut changes, &[libc::EPIPE]) {
+            // One filter may have been added before the other failed: remove both, so
+            // the fd is left as it was.
+            let _ = self.remove_filters(fd);
+            return Err(match e.raw_os_error() {
+                Some(libc::EBADF) => super::invalid_fd(fd),
+                _ => e,
+            });
+        }
         self.fds.insert(fd);
         Ok(())
     }
@@ -84,14 +118,15 @@ impl Kqueue {
         if !self.fds.remove(&fd) || !super::fd_is_open(fd) {
             return Err(super::not_registered(fd));
         }
-        let changes = [
+        self.remove_filters(fd)
+    }
+
+    fn remove_filters(&self, fd: RawFd) -> io::Result<()> {
+        let mut changes = [
             kevent(fd as usize, libc::EVFILT_READ, libc::EV_DELETE, 0, 0),
             kevent(fd as usize, libc::EVFILT_WRITE, libc::EV_DELETE, 0, 0),
         ];
-        match submit(&self.kq, &changes) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Err(super::not_registered(fd)),
-            other => other,
-        }
+        apply(&self.kq, &mut changes, &[libc::ENOENT])
     }
 
     pub(crate) fn wait(
@@ -103,11 +138,12 @@ impl Kqueue {
         if self.buf.capacity() < capacity {
             self.buf.reserve_exact(capacity - self.buf.len());
         }
+        let max = self.buf.capacity().min(libc::c_int::MAX as usize);
         let ts = timeout.map(super::timespec);
         let ts_ptr = ts
             .as_ref()
             .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        // SAFETY: kq is open (field invariant); the output buffer has `capacity` writable
+        // SAFETY: kq is open (field invariant); the output buffer has `max` writable
         // entries; `ts_ptr` is null or points to `ts`, alive across the call.
         let n = cvt(unsafe {
             libc::kevent(
@@ -115,14 +151,13 @@ impl Kqueue {
                 std::ptr::null(),
                 0,
                 self.buf.as_mut_ptr(),
-                self.buf.capacity() as _,
+                max as _,
                 ts_ptr,
             )
         })? as usize;
-        // SAFETY: the kernel initialised the first `n` entries.
+        // SAFETY: the kernel initialised the first `n` entries (n <= max <= capacity).
         unsafe { self.buf.set_len(n) };
         for ev in &self.buf {
-            let token = ev.udata as u64;
             if ev.filter == libc::EVFILT_USER {
                 events.push(Event {
                     token: NOTIFY_TOKEN,
@@ -130,26 +165,12 @@ impl Kqueue {
                 });
                 continue;
             }
-            let mut r = Readiness::EMPTY;
-            let eof = ev.flags & libc::EV_EOF != 0;
-            if ev.filter == libc::EVFILT_READ {
-                r |= Readiness::READABLE;
-                if eof {
-                    r |= Readiness::READ_CLOSED;
-                }
-            } else if ev.filter == libc::EVFILT_WRITE {
-                r |= Readiness::WRITABLE;
-                if eof {
-                    r |= Readiness::WRITE_CLOSED;
-                }
+            if let Some(readiness) = readiness(ev) {
+                events.push(Event {
+                    token: ev.udata as u64,
+                    readiness,
+                });
             }
-            if ev.flags & libc::EV_ERROR != 0 {
-                r |= Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR;
-            }
-            events.push(Event {
-                token,
-                readiness: r,
-            });
         }
         // SAFETY: kevent is plain data; shrinking the length drops nothing.
         unsafe { self.buf.set_len(0) };
@@ -157,29 +178,64 @@ impl Kqueue {
     }
 }
 
-/// Applies `changes` with `EV_RECEIPT`-free semantics: any error is returned.
-fn submit(kq: &OwnedFd, changes: &[libc::kevent]) -> io::Result<()> {
+/// The readiness one `EVFILT_READ` or `EVFILT_WRITE` event reports (see the module
+/// docs); `None` for a filter this backend never adds.
+fn readiness(ev: &libc::kevent) -> Option<Readiness> {
+    let eof = ev.flags & libc::EV_EOF != 0;
+    let mut r = if ev.filter == libc::EVFILT_READ {
+        match eof {
+            true => Readiness::READABLE | Readiness::READ_CLOSED,
+            false => Readiness::READABLE,
+        }
+    } else if ev.filter == libc::EVFILT_WRITE {
+        match eof {
+            true => Readiness::WRITABLE | Readiness::WRITE_CLOSED,
+            false => Readiness::WRITABLE,
+        }
+    } else {
+        return None;
+    };
+    if ev.flags & libc::EV_ERROR != 0 || (eof && ev.fflags != 0) {
+        r |= Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR;
+    }
+    Some(r)
+}
+
+/// Applies `changes` with `EV_RECEIPT`, so that each one reports its own outcome, and
+/// returns the first error not in `ignored` (errno values).
+fn apply(kq: &OwnedFd, changes: &mut [libc::kevent], ignored: &[libc::c_int]) -> io::Result<()> {
+    for change in changes.iter_mut() {
+        change.flags |= libc::EV_RECEIPT;
+    }
     let ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: kq is open; `changes` is a valid slice of kevents of the length passed; no
-    // events are requested back, and the zero timeout means the call does not block.
-    cvt(unsafe {
-        libc::kevent(
-            kq.as_raw_fd(),
-            changes.as_ptr(),
-            changes.len() as _,
-            std::ptr::null_mut(),
-            0,
-            &ts,
-        )
-    })?;
+    let len = changes.len() as libc::c_int;
+    let ptr = changes.as_mut_ptr();
+    // SAFETY: kq is open (the caller's invariant); `ptr` points to `len` initialised
+    // kevents, used as the changelist and as room for as many receipts: with
+    // `EV_RECEIPT` the kernel writes exactly one receipt per change, in order, receipt
+    // `i` after reading change `i` and into entry `i`, so no change is overwritten
+    // before it is read. The zero timeout means the call does not block.
+    match cvt(unsafe { libc::kevent(kq.as_raw_fd(), ptr, len, ptr, len, &ts) }) {
+        Ok(_) => {}
+        // kqueue(2): on EINTR every change has been applied, and no receipt written.
+        Err(e) if e.raw_os_error() == Some(libc::EINTR) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    for receipt in changes.iter() {
+        // A receipt's `data` is 0 or an errno value.
+        let errno = receipt.data as libc::c_int;
+        if receipt.flags & libc::EV_ERROR != 0 && errno != 0 && !ignored.contains(&errno) {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+    }
     Ok(())
 }
 
 /// Triggers the `EVFILT_USER` notifier event on `kq`.
 pub(crate) fn trigger(kq: &OwnedFd) -> io::Result<()> {
     let ev = kevent(0, libc::EVFILT_USER, 0, libc::NOTE_TRIGGER, NOTIFY_TOKEN);
-    submit(kq, &[ev])
+    apply(kq, &mut [ev], &[])
 }

@@ -78,7 +78,7 @@ impl Poll {
             let interest = interests(token);
             let mut flags = 0;
             if interest.read {
-                flags |= libc::POLLIN | RDHUP;
+                flags |= READ_EVENTS;
             }
             if interest.write {
                 flags |= libc::POLLOUT;
@@ -132,10 +132,22 @@ impl Poll {
     }
 }
 
+/// What a reader polls for. Linux adds `POLLRDHUP`, so a peer's half-close is seen as
+/// read-closed; elsewhere it shows as `POLLIN` (a read then returns 0) or `POLLHUP`.
 #[cfg(evloop_epoll)]
-const RDHUP: libc::c_short = libc::POLLRDHUP;
+const READ_EVENTS: libc::c_short = libc::POLLIN | libc::POLLRDHUP;
 #[cfg(not(evloop_epoll))]
-const RDHUP: libc::c_short = 0;
+const READ_EVENTS: libc::c_short = libc::POLLIN;
+
+/// Whether `revents` reports a read hangup (`POLLRDHUP`, Linux only).
+#[cfg(evloop_epoll)]
+fn is_read_hangup(revents: libc::c_short) -> bool {
+    revents & libc::POLLRDHUP != 0
+}
+#[cfg(not(evloop_epoll))]
+fn is_read_hangup(_revents: libc::c_short) -> bool {
+    false
+}
 
 #[cfg(evloop_epoll)]
 fn sys_poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<()> {
@@ -178,7 +190,7 @@ fn readiness(revents: libc::c_short) -> Readiness {
     if revents & libc::POLLOUT != 0 {
         r |= Readiness::WRITABLE;
     }
-    if RDHUP != 0 && revents & RDHUP != 0 {
+    if is_read_hangup(revents) {
         r |= Readiness::READABLE | Readiness::READ_CLOSED;
     }
     if revents & libc::POLLHUP != 0 {
@@ -193,26 +205,28 @@ fn readiness(revents: libc::c_short) -> Readiness {
     r
 }
 
-/// A non-blocking, close-on-exec pipe.
+/// A non-blocking, close-on-exec pipe: `pipe2` where the system has it, else `pipe`
+/// and then `fcntl` on each end (Apple's systems lack `pipe2`).
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
-    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
-    {
-        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
-    }
-    #[cfg(any(target_os = "macos", target_os = "ios"))]
-    {
-        // SAFETY: `fds` has room for the two descriptors pipe writes.
-        cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
-        for fd in fds {
-            // SAFETY: fd was just returned by pipe and is open.
-            unsafe {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-                libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
-            }
+    #[cfg(not(evloop_apple))]
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    #[cfg(evloop_apple)]
+    // SAFETY: `fds` has room for the two descriptors pipe writes.
+    cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
+    // SAFETY: both fds were just created and are owned by nobody else.
+    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    #[cfg(evloop_apple)]
+    for end in [&ends.0, &ends.1] {
+        let fd = end.as_raw_fd();
+        // SAFETY: `fd` is open (owned by `ends`); F_GETFL, F_SETFL and F_SETFD take
+        // integers. On an error both ends are closed by `ends`' drop.
+        unsafe {
+            let flags = cvt(libc::fcntl(fd, libc::F_GETFL))?;
+            cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+            cvt(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC))?;
         }
     }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(ends)
 }
