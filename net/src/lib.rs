@@ -9,13 +9,19 @@
 //!   edge-triggered backends, so the next call waits for the next edge instead of making
 //!   a syscall that fails with `EAGAIN`;
 //! - no `epoll_ctl` per operation;
-//! - every operation spends one unit of the task's cooperative budget
-//!   ([`reactor::budget`]), so a busy connection cannot starve the others.
+//! - every syscall that moves data or accepts a connection spends one unit of the task's
+//!   cooperative budget ([`reactor::budget`]); one that finds nothing to do
+//!   (`WouldBlock`) gives it back. A busy connection cannot starve the others.
 //!
-//! Writes use `MSG_NOSIGNAL`, so a peer that reset the connection gives an error of kind
-//! `ConnectionReset` or `BrokenPipe`, never a `SIGPIPE`. `connect` never blocks: it
-//! waits for writable and reads `SO_ERROR`; host names are resolved on the runtime's
-//! blocking pool, and every address is tried in turn.
+//! A socket belongs to the runtime it was created in. If that runtime is dropped while
+//! the socket lives on, every later operation on it fails at once with an error that
+//! says so (it never waits forever); `into_std` and `from_std` move it to a live one.
+//!
+//! Writes use `MSG_NOSIGNAL` (`SO_NOSIGPIPE` on Apple's systems), so a peer that reset
+//! the connection gives an error of kind `ConnectionReset` or `BrokenPipe`, never a
+//! `SIGPIPE`. `connect` never blocks: it waits for writable and reads `SO_ERROR`; host
+//! names are resolved on the runtime's blocking pool, and every address is tried in
+//! turn.
 //!
 //! ```
 //! # runtime::Runtime::new()?.block_on(async {

@@ -4,8 +4,18 @@
 //! # Syscall economy
 //!
 //! Each operation is one syscall through [`Registration::poll_read_io`] or
-//! [`Registration::poll_write_io`], which spend one unit of the cooperative budget,
-//! wait for readiness and, on `WouldBlock`, clear it and store the task's waker. On a
+//! [`Registration::poll_write_io`], which wait for readiness, spend one unit of the
+//! cooperative budget for each syscall that did something (one that got `WouldBlock`
+//! gives its unit back) and, on `WouldBlock`, clear readiness and store the task's
+//! waker.
+//!
+//! # A socket that outlives its runtime
+//!
+//! The registration keeps its reactor's slab but not the reactor: once the runtime
+//! that created the socket is dropped, every operation fails at once with an error of
+//! kind `Other` that says the runtime was dropped (see [`Registration`]), instead of
+//! waiting for events nobody will report. `into_std` still works, so the socket can be
+//! moved to a live runtime with `from_std`. On a
 //! stream socket a read shorter than its buffer means the receive queue is empty, and a
 //! short write means the send queue is full: the source then clears readiness at once
 //! (on the edge-triggered backends), so the next call waits for the next edge instead of
@@ -202,7 +212,7 @@ impl Source {
 
     /// Waits for a non-blocking `connect` to finish, then reports its outcome.
     pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.registration.poll_write_ready(cx));
+        ready!(self.registration.poll_write_ready(cx))?;
         match sys::take_error(self.fd()) {
             Ok(None) => Poll::Ready(Ok(())),
             Ok(Some(e)) | Err(e) => Poll::Ready(Err(e)),

@@ -21,9 +21,12 @@ pub const MAX_EVENTS: usize = 4096;
 /// The environment variable that overrides the backend choice.
 pub const BACKEND_ENV: &str = "EVLOOP_BACKEND";
 
+/// What a reactor, its handles and its registrations share. Registrations that outlive
+/// the [`Reactor`] keep it alive, but not the backend: that closes with the reactor.
 pub(crate) struct Shared {
     pub(crate) slab: RefCell<Slab>,
-    backend: RefCell<Backend>,
+    /// `None` once the reactor was dropped (see [`Shared::shut_down`]).
+    backend: RefCell<Option<Backend>>,
     pub(crate) edge_triggered: bool,
     kind: BackendKind,
     notifier: Notifier,
@@ -40,11 +43,51 @@ impl Shared {
             // The slot's wakers are dropped, not woken (nothing can still wait on a
             // registration that is going away), and only after the slab borrow ends,
             // since a waker's drop may run arbitrary code.
-            Some(_wakers) => self.backend.borrow_mut().deregister(fd),
+            Some(_wakers) => match self.backend.borrow_mut().as_mut() {
+                Some(backend) => backend.deregister(fd),
+                // The reactor is gone, and its backend with it: nothing to undo.
+                None => Ok(()),
+            },
             None => Ok(()),
         }
     }
+
+    /// What dropping the [`Reactor`] does: every live registration's readiness becomes
+    /// [`Readiness::SHUTDOWN`](crate::Readiness::SHUTDOWN) alone, the backend (the epoll
+    /// or kqueue fd, the poll set) is closed, and every stored waker is woken, so a task
+    /// waiting on one of these fds, in whatever runtime, is polled and gets the error
+    /// instead of waiting forever.
+    fn shut_down(&self) {
+        let mut wake = Vec::new();
+        self.slab.borrow_mut().shut_down(&mut wake);
+        let backend = self.backend.borrow_mut().take();
+        drop(backend);
+        // Outside every borrow: a woken task may poll or drop its registration. A
+        // waker that panics does not keep the others asleep; its panic goes on after.
+        let mut first_panic = None;
+        for waker in wake {
+            let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+            if let Err(payload) = woken {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = first_panic {
+            std::panic::resume_unwind(payload);
+        }
+    }
 }
+
+/// The error of I/O on a registration whose reactor was dropped.
+#[cold]
+#[inline(never)]
+pub(crate) fn shut_down_error() -> io::Error {
+    io::Error::other(SHUT_DOWN)
+}
+
+/// The message of [`shut_down_error`].
+const SHUT_DOWN: &str = "the evloop runtime (reactor) this I/O object was registered with \
+    has been dropped, so its I/O can never complete; create it inside the runtime that \
+    uses it, or move it with `into_std` and `from_std`";
 
 /// Chooses and configures a [`Reactor`].
 #[derive(Debug, Clone, Default)]
@@ -117,7 +160,7 @@ impl Builder {
             slab: RefCell::new(Slab::default()),
             edge_triggered: backend.is_edge_triggered(),
             kind: backend.kind(),
-            backend: RefCell::new(backend),
+            backend: RefCell::new(Some(backend)),
             notifier: Notifier::new(signal),
             events: RefCell::new(Vec::with_capacity(capacity)),
             capacity: Cell::new(capacity),
@@ -137,6 +180,11 @@ impl Builder {
 /// It owns the backend (epoll, kqueue or poll), the slab of registrations and the
 /// notifier. [`turn`](Reactor::turn) waits for events and wakes the tasks they concern.
 /// A `Reactor` is `!Send`; each thread of a per-core server has its own.
+///
+/// Dropping it closes the backend and shuts down every registration that outlives it:
+/// their I/O fails from then on with an error that says the reactor was dropped (see
+/// [`Registration`]), tasks waiting on them are woken to see it, and
+/// [`Handle::register`] on a handle of it fails the same way. Nothing waits forever.
 ///
 /// ```
 /// use std::io::Write;
@@ -240,10 +288,11 @@ impl Reactor {
             let r = {
                 let slab = shared.slab.borrow();
                 let interests = |token: u64| slab.interest(token);
-                shared
-                    .backend
-                    .borrow_mut()
-                    .wait(&mut events, capacity, timeout, &interests)
+                match shared.backend.borrow_mut().as_mut() {
+                    Some(backend) => backend.wait(&mut events, capacity, timeout, &interests),
+                    // Only the reactor's drop takes the backend, and `self` is alive.
+                    None => Err(shut_down_error()),
+                }
             };
             match r {
                 Ok(()) if !events.is_empty() => break Ok(()),
@@ -300,6 +349,12 @@ impl Reactor {
             *wake = pending;
         }
         Ok(dispatched)
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        self.handle.shared.shut_down();
     }
 }
 
@@ -360,17 +415,20 @@ impl Handle {
     /// allows.
     ///
     /// The fd should be non-blocking. Errors, the same kind on every backend: an invalid
-    /// or closed fd is `InvalidInput`; an fd already registered is `AlreadyExists`.
+    /// or closed fd is `InvalidInput`; an fd already registered is `AlreadyExists`. After
+    /// the [`Reactor`] was dropped, an error of kind `Other` that says so.
     pub fn register(&self, fd: RawFd) -> io::Result<Registration> {
         if fd < 0 {
             return Err(crate::sys::invalid_fd(fd));
         }
+        if self.is_shut_down() {
+            return Err(shut_down_error());
+        }
         let (token, slot) = self.shared.slab.borrow_mut().insert();
-        let result = self
-            .shared
-            .backend
-            .borrow_mut()
-            .register(fd, token.to_u64());
+        let result = match self.shared.backend.borrow_mut().as_mut() {
+            Some(backend) => backend.register(fd, token.to_u64()),
+            None => Err(shut_down_error()),
+        };
         match result {
             Ok(()) => Ok(Registration::new(self.shared.clone(), slot, token, fd)),
             Err(e) => {
@@ -378,6 +436,11 @@ impl Handle {
                 Err(e)
             }
         }
+    }
+
+    /// Whether the [`Reactor`] of this handle was dropped.
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.backend.borrow().is_none()
     }
 
     /// How many registrations are live.

@@ -22,8 +22,13 @@ impl Readiness {
     pub const READ_CLOSED: Readiness = Readiness(1 << 2);
     /// Writing can no longer succeed (`EPOLLHUP`, or `EV_EOF` on the write filter).
     pub const WRITE_CLOSED: Readiness = Readiness(1 << 3);
-    /// The fd reported an error condition (`EPOLLERR`, `POLLERR`, `POLLNVAL`).
+    /// The fd reported an error condition (`EPOLLERR`, `POLLERR`, `POLLNVAL`, or
+    /// `EV_EOF` with a socket error on kqueue).
     pub const ERROR: Readiness = Readiness(1 << 4);
+    /// The reactor was dropped: no event will ever arrive. It replaces every other bit
+    /// of each registration the reactor still had, and stays; I/O on such a
+    /// registration fails (see [`Registration`](crate::Registration)).
+    pub const SHUTDOWN: Readiness = Readiness(1 << 5);
 
     /// Every bit that makes a reader proceed.
     pub const READ_INTEREST: Readiness = Readiness(1 | (1 << 2) | (1 << 4));
@@ -70,6 +75,11 @@ impl Readiness {
         self.intersects(Readiness::ERROR)
     }
 
+    /// True when `SHUTDOWN` is set: the registration's reactor was dropped.
+    pub const fn is_shutdown(self) -> bool {
+        self.intersects(Readiness::SHUTDOWN)
+    }
+
     /// The raw bits.
     pub const fn bits(self) -> u8 {
         self.0
@@ -105,12 +115,13 @@ impl Not for Readiness {
 
 impl fmt::Debug for Readiness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(Readiness, &str); 5] = [
+        const NAMES: [(Readiness, &str); 6] = [
             (Readiness::READABLE, "READABLE"),
             (Readiness::WRITABLE, "WRITABLE"),
             (Readiness::READ_CLOSED, "READ_CLOSED"),
             (Readiness::WRITE_CLOSED, "WRITE_CLOSED"),
             (Readiness::ERROR, "ERROR"),
+            (Readiness::SHUTDOWN, "SHUTDOWN"),
         ];
         let mut first = true;
         for (bit, name) in NAMES {

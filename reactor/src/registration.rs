@@ -15,6 +15,8 @@
 //! | `writer`    | `poll_write_ready`, likewise                  | the driver              |
 //! | `generation`| bumped each time the slot is freed           | the driver, to drop events meant for a former owner |
 //!
+//! The readiness bits also take `SHUTDOWN`, set by the reactor's drop (below).
+//!
 //! A token is `generation << 32 | index`. Because the generation changes whenever a slot
 //! is freed, an event carrying an old token never wakes the slot's new owner. The closed
 //! bits are sticky; `READABLE`, `WRITABLE` and `ERROR` are cleared by `WouldBlock`.
@@ -22,6 +24,16 @@
 //! A waker is moved out of its `Cell` to be compared, cloned or dropped, and put back
 //! after: no reference into a slot is held while foreign code (a waker's `clone` or
 //! `drop`) runs.
+//!
+//! # When the reactor is dropped
+//!
+//! A registration may outlive its reactor (a socket kept after its runtime was
+//! dropped). The reactor's drop sets every occupied slot's readiness to `SHUTDOWN`
+//! alone and wakes its wakers. Since no direction is ready any more, every call takes
+//! the not-ready path of `poll_*_ready`, which is where `SHUTDOWN` is checked: it
+//! returns an error instead of storing a waker. The ready path, the hot one, pays
+//! nothing for this. Deregistering such a registration succeeds and does nothing more
+//! (the backend is closed already), so `into_std` still hands back the fd.
 //!
 //! On the edge-triggered backends a read shorter than its buffer (or a short write) also
 //! clears readiness: the kernel will report the next edge. The poll backend is
@@ -38,7 +50,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::Readiness;
 use crate::budget;
-use crate::reactor::Shared;
+use crate::reactor::{Shared, shut_down_error};
 use crate::sys::Interest;
 
 /// The identity of a registration inside its reactor.
@@ -129,6 +141,16 @@ impl Slab {
         self.len
     }
 
+    /// The reactor is going away: every occupied slot's readiness becomes `SHUTDOWN`
+    /// alone, and its wakers move to `wake` (the caller wakes them after the borrow).
+    pub(crate) fn shut_down(&mut self, wake: &mut Vec<Waker>) {
+        for slot in self.slots.iter().filter(|s| s.occupied.get()) {
+            slot.readiness.set(Readiness::SHUTDOWN);
+            wake.extend(slot.reader.take());
+            wake.extend(slot.writer.take());
+        }
+    }
+
     #[inline]
     fn get(&self, token: Token) -> Option<&Slot> {
         self.slots
@@ -199,6 +221,31 @@ impl Direction {
 /// [`deregister`](Registration::deregister)). A `Registration` does not own the fd: the
 /// owner must keep it open while the registration lives and close it afterwards. It is
 /// `!Send`: it belongs to the thread of its reactor.
+///
+/// If the [`Reactor`](crate::Reactor) is dropped first, the registration is shut down:
+/// [`readiness`](Registration::readiness) is [`Readiness::SHUTDOWN`], the `poll_*_ready`
+/// methods, `readable`, `writable` and the `poll_*_io` methods return an error of kind
+/// `Other` saying the reactor was dropped (at once, never `Pending`), and
+/// [`deregister`](Registration::deregister) succeeds.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use std::task::{Context, Poll, Waker};
+///
+/// let reactor = reactor::Reactor::new()?;
+/// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+/// a.set_nonblocking(true)?;
+/// let reg = reactor.handle().register(a.as_raw_fd())?;
+/// drop(reactor);
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let Poll::Ready(Err(e)) = reg.poll_read_ready(&mut cx) else {
+///     panic!("a registration of a dropped reactor must fail, not wait");
+/// };
+/// assert!(e.to_string().contains("has been dropped"));
+/// assert!(reg.readiness().is_shutdown());
+/// reg.deregister()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Registration {
     shared: Rc<Shared>,
     /// This registration's slot, also in the slab; it stays this registration's until
@@ -250,12 +297,17 @@ impl Registration {
     }
 
     #[inline]
-    fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<Readiness> {
+    fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<Readiness>> {
         let slot = &*self.slot;
         debug_assert!(slot.occupied.get() && slot.generation.get() == self.token.generation);
         let readiness = slot.readiness.get();
         if readiness.intersects(dir.interest()) {
-            return Poll::Ready(readiness);
+            return Poll::Ready(Ok(readiness));
+        }
+        // Only on the way to `Pending`: the reactor's drop left `SHUTDOWN` alone, so no
+        // direction is ready and every call comes here.
+        if readiness.is_shutdown() {
+            return Poll::Ready(Err(shut_down_error()));
         }
         let stored = match dir {
             Direction::Read => &slot.reader,
@@ -273,25 +325,31 @@ impl Registration {
         Poll::Pending
     }
 
-    /// Ready once the fd is readable, read-closed or in error; otherwise stores the
-    /// task's waker (replacing any earlier one) and returns `Pending`.
-    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<Readiness> {
+    /// `Ready(Ok(readiness))` once the fd is readable, read-closed or in error;
+    /// otherwise stores the task's waker (replacing any earlier one) and returns
+    /// `Pending`. After the reactor was dropped: `Ready(Err(..))`, an error of kind
+    /// `Other` that says so, at once and on every call, with no waker stored.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Readiness>> {
         self.poll_ready(Direction::Read, cx)
     }
 
-    /// Ready once the fd is writable, write-closed or in error; otherwise stores the
-    /// task's waker (replacing any earlier one) and returns `Pending`.
-    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<Readiness> {
+    /// `Ready(Ok(readiness))` once the fd is writable, write-closed or in error;
+    /// otherwise stores the task's waker (replacing any earlier one) and returns
+    /// `Pending`. After the reactor was dropped: `Ready(Err(..))`, as
+    /// [`poll_read_ready`](Registration::poll_read_ready).
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Readiness>> {
         self.poll_ready(Direction::Write, cx)
     }
 
-    /// Waits until the fd is readable (or read-closed, or in error).
-    pub async fn readable(&self) -> Readiness {
+    /// Waits until the fd is readable (or read-closed, or in error). Fails, instead of
+    /// waiting forever, once the reactor was dropped.
+    pub async fn readable(&self) -> io::Result<Readiness> {
         poll_fn(|cx| self.poll_read_ready(cx)).await
     }
 
-    /// Waits until the fd is writable (or write-closed, or in error).
-    pub async fn writable(&self) -> Readiness {
+    /// Waits until the fd is writable (or write-closed, or in error). Fails, instead of
+    /// waiting forever, once the reactor was dropped.
+    pub async fn writable(&self) -> io::Result<Readiness> {
         poll_fn(|cx| self.poll_write_ready(cx)).await
     }
 
@@ -335,7 +393,12 @@ impl Registration {
         loop {
             // Readiness first: a task that must wait for I/O stores its waker and spends
             // nothing; only an operation that will run spends a unit of the budget.
-            if self.poll_ready(dir, cx).is_pending() || budget::poll_proceed(cx).is_pending() {
+            match self.poll_ready(dir, cx) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            if budget::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
             match op() {
@@ -371,7 +434,8 @@ impl Registration {
     }
 
     /// Deregisters now and reports what the backend said. An fd that the backend no
-    /// longer knows (for example one closed before this call) is `NotFound`.
+    /// longer knows (for example one closed before this call) is `NotFound`. After the
+    /// reactor was dropped there is nothing to undo, and this succeeds.
     pub fn deregister(self) -> io::Result<()> {
         // The slot is freed here, so the deregistration in `drop` finds nothing to do.
         self.shared.deregister(self.token, self.fd)

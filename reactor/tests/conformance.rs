@@ -37,7 +37,7 @@ fn read_and_write_readiness(kind: Option<BackendKind>) {
         assert!(turn_until(&r, LIMIT, || ww.count() > 0));
     }
     assert!(
-        matches!(reg.poll_write_ready(&mut cx(&wwk)), Poll::Ready(ready) if ready.is_writable())
+        matches!(reg.poll_write_ready(&mut cx(&wwk)), Poll::Ready(Ok(ready)) if ready.is_writable())
     );
     assert_eq!(rw.count(), 0, "no data, no read wake");
 
@@ -45,8 +45,8 @@ fn read_and_write_readiness(kind: Option<BackendKind>) {
     assert!(turn_until(&r, LIMIT, || rw.count() > 0));
     assert_eq!(rw.count(), 1);
     let ready = match reg.poll_read_ready(&mut cx(&rwk)) {
-        Poll::Ready(ready) => ready,
-        Poll::Pending => panic!("read readiness was not set"),
+        Poll::Ready(Ok(ready)) => ready,
+        other => panic!("read readiness was not set: {other:?}"),
     };
     assert!(ready.is_readable());
     assert!(!ready.is_read_closed());
@@ -381,6 +381,69 @@ fn bad_inputs_are_errors(kind: Option<BackendKind>) {
     assert_eq!(h.registrations(), 0);
 }
 
+fn dropping_the_reactor_shuts_its_registrations_down(kind: Option<BackendKind>) {
+    let r = reactor(kind);
+    let handle = r.handle().clone();
+    let (a, _b) = pair();
+    let (c, _d) = pair();
+    let reg = handle.register(a.as_raw_fd()).unwrap();
+    let idle = handle.register(c.as_raw_fd()).unwrap();
+    let (rw, ww) = (CountingWaker::new(), CountingWaker::new());
+    // No turn has run, so neither direction is ready yet: both wakers are stored.
+    assert!(reg.poll_read_ready(&mut cx(&waker(&rw))).is_pending());
+    assert!(reg.poll_write_ready(&mut cx(&waker(&ww))).is_pending());
+    assert!(!handle.is_shut_down());
+    drop(r);
+
+    assert!(handle.is_shut_down());
+    assert_eq!(
+        rw.count(),
+        1,
+        "the waiting reader is woken, not left waiting"
+    );
+    assert_eq!(ww.count(), 1, "so is the waiting writer");
+    for reg in [&reg, &idle] {
+        assert_eq!(
+            reg.readiness(),
+            Readiness::SHUTDOWN,
+            "only SHUTDOWN is left"
+        );
+        let noop = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(noop);
+        for polled in [reg.poll_read_ready(&mut cx), reg.poll_write_ready(&mut cx)] {
+            match polled {
+                Poll::Ready(Err(e)) => {
+                    assert_eq!(e.kind(), io::ErrorKind::Other);
+                    assert!(e.to_string().contains("has been dropped"), "{e}");
+                }
+                other => panic!("a registration of a dropped reactor gave {other:?}"),
+            }
+        }
+        // The operation is not even tried: the fd is fine, its reactor is not.
+        let mut ran = false;
+        let polled = reg.poll_read_io(&mut cx, || {
+            ran = true;
+            Ok(())
+        });
+        assert!(matches!(polled, Poll::Ready(Err(_))), "{polled:?}");
+        assert!(!ran);
+        let polled = reg.poll_write_io(&mut cx, || {
+            ran = true;
+            Ok(())
+        });
+        assert!(matches!(polled, Poll::Ready(Err(_))), "{polled:?}");
+        assert!(!ran);
+    }
+    // New registrations are refused with the same error.
+    let (e, _f) = pair();
+    let err = handle.register(e.as_raw_fd()).unwrap_err();
+    assert!(err.to_string().contains("has been dropped"), "{err}");
+    // Deregistering has nothing left to undo, and succeeds; so does a plain drop.
+    reg.deregister().unwrap();
+    drop(idle);
+    assert_eq!(handle.registrations(), 0);
+}
+
 per_backend!(
     read_and_write_readiness,
     peer_close_is_read_closed,
@@ -394,4 +457,5 @@ per_backend!(
     a_signal_interrupting_a_wait_is_not_an_error,
     a_turn_never_returns_before_its_deadline,
     bad_inputs_are_errors,
+    dropping_the_reactor_shuts_its_registrations_down,
 );

@@ -279,20 +279,29 @@ impl Signal {
     }
 
     /// Waits for the next delivery. Returns `Some(())` once for every burst of
-    /// deliveries since the last call, and `None` only if the listener's pipe failed.
+    /// deliveries since the last call, and `None` when no delivery can ever be seen
+    /// again: the listener's pipe failed, or the runtime it was created in has been
+    /// dropped (then `None` comes at once, it never waits forever).
     pub async fn recv(&mut self) -> Option<()> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// Polls for a delivery: `Ready(Some(()))` if the signal arrived since the last
-    /// `Ready`, else `Pending` with the task's waker stored in the reactor.
+    /// `Ready`, `Ready(None)` as in [`recv`](Signal::recv), else `Pending` with the
+    /// task's waker stored in the reactor.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
-        let reader = &self.reader;
-        match self.registration.poll_read_io(cx, || drain(reader)) {
+        match self.poll_delivery(cx) {
             Poll::Ready(Ok(())) => Poll::Ready(Some(())),
             Poll::Ready(Err(_)) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// Like [`poll_recv`](Signal::poll_recv), with the reason when no delivery can come:
+    /// the pipe's error, or the reactor's "runtime dropped" error.
+    fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let reader = &self.reader;
+        self.registration.poll_read_io(cx, || drain(reader))
     }
 }
 
@@ -338,6 +347,8 @@ impl fmt::Debug for Signal {
 ///
 /// The listener is created when the returned future is first polled; a Ctrl-C before
 /// that is not seen. After the first call, Ctrl-C no longer ends the process by itself.
+/// If the runtime it was first polled in is dropped, the next poll returns an error that
+/// says so, instead of waiting forever.
 ///
 /// ```no_run
 /// # runtime::Runtime::new()?.block_on(async {
@@ -349,8 +360,5 @@ impl fmt::Debug for Signal {
 /// ```
 pub async fn ctrl_c() -> io::Result<()> {
     let mut listener = signal(SignalKind::interrupt())?;
-    match listener.recv().await {
-        Some(()) => Ok(()),
-        None => Err(io::Error::other("the Ctrl-C listener failed")),
-    }
+    poll_fn(|cx| listener.poll_delivery(cx)).await
 }

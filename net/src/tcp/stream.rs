@@ -96,13 +96,16 @@ impl TcpStream {
         poll_fn(|cx| self.source.poll_peek(cx, buf)).await
     }
 
-    /// Waits until the stream is readable (or at end of stream, or in error).
-    pub async fn readable(&self) -> Readiness {
+    /// Waits until the stream is readable (or at end of stream, or in error). Fails at
+    /// once, instead of waiting forever, if the runtime the stream was created in has
+    /// been dropped.
+    pub async fn readable(&self) -> io::Result<Readiness> {
         self.source.registration().readable().await
     }
 
-    /// Waits until the stream is writable (or closed, or in error).
-    pub async fn writable(&self) -> Readiness {
+    /// Waits until the stream is writable (or closed, or in error). Fails at once if the
+    /// runtime the stream was created in has been dropped.
+    pub async fn writable(&self) -> io::Result<Readiness> {
         self.source.registration().writable().await
     }
 
