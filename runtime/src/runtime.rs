@@ -35,6 +35,9 @@ impl Drop for Inner {
         let _timers = self.timers.enter();
         self.scheduler.shutdown();
         self.blocking.shutdown();
+        // Sleeps that outlive the runtime panic on their next poll instead of waiting
+        // forever; the reactor does the same for sockets when it drops, just after.
+        self.timers.shutdown();
     }
 }
 
@@ -112,8 +115,35 @@ impl Wake for MainWaker {
 /// A single-threaded runtime: a reactor, a timer heap and a queue of tasks, driven by
 /// [`block_on`](Runtime::block_on) on the thread that created it.
 ///
-/// Dropping it drops every task's future on this thread (cancelling them), then the
-/// timers and the reactor, which closes every registration.
+/// # Dropping a runtime
+///
+/// Dropping the `Runtime`, on its thread, does this, in order:
+///
+/// 1. Every spawned task that has not finished is cancelled: its future (or its output,
+///    if nobody took it) is dropped here, on this thread, while this runtime's reactor
+///    and timers are still current, so the sockets and sleeps it owns deregister and
+///    cancel as usual. Futures that drop spawn nothing lasting: anything spawned then is
+///    dropped too. A [`JoinHandle`] of such a task gives a [`JoinError`](crate::JoinError)
+///    whose `is_cancelled()` is true.
+/// 2. The blocking pool stops: queued [`spawn_blocking`](crate::spawn_blocking) jobs are
+///    dropped without running; running ones finish on their threads, and their results
+///    are discarded.
+/// 3. The timer heap shuts down. A [`Sleep`](crate::time::Sleep), `Timeout` or
+///    `Interval` that outlives the runtime (kept outside it, or polled by another
+///    runtime) panics on its next poll with a message that says its runtime was dropped,
+///    unless its timer had already fired. Tasks of other runtimes waiting on one are
+///    woken to see that.
+/// 4. The reactor closes (its epoll or kqueue fd and its notifier). A socket, listener
+///    or signal listener that outlives the runtime keeps its fd open (it owns it) until
+///    it is dropped, but every I/O call on it fails at once with an `io::Error` that says
+///    the runtime was dropped; tasks of other runtimes waiting on it are woken to see
+///    that. Such a socket can still be turned into a std socket with `into_std` and
+///    moved into a live runtime with `from_std`. A signal listener's `recv` returns
+///    `None`, and `ctrl_c()` that error.
+///
+/// Nothing that outlives a runtime waits forever. The future passed to
+/// [`block_on`](Runtime::block_on) is not the runtime's: `block_on` drops it (or returns
+/// its output) before it returns.
 ///
 /// ```
 /// let rt = runtime::Runtime::new()?;

@@ -11,6 +11,8 @@ use crate::heap::{TimerHeap, wake_all};
 pub(crate) struct Inner {
     pub(crate) heap: RefCell<TimerHeap>,
     wake: Cell<Vec<std::task::Waker>>,
+    /// Set by [`Handle::shutdown`]: no loop drives this heap any more.
+    shut_down: Cell<bool>,
 }
 
 /// A shared handle to one thread's [`TimerHeap`]; the runtime creates one per loop and
@@ -44,6 +46,11 @@ thread_local! {
 const NO_TIMER: &str = "there is no timer running on this thread: timers must be used inside \
     `runtime::Runtime::block_on` (or a `#[runtime::main]` / `#[runtime::test]` function)";
 
+/// The panic message of a timer polled after its heap was shut down.
+pub(crate) const SHUT_DOWN: &str = "this timer belongs to an evloop runtime that has been \
+    dropped: its deadline can never fire. Create sleeps, timeouts and intervals inside the \
+    runtime that polls them";
+
 impl Handle {
     /// A handle to a new, empty heap.
     pub fn new() -> Handle {
@@ -51,6 +58,7 @@ impl Handle {
             inner: Rc::new(Inner {
                 heap: RefCell::new(TimerHeap::new()),
                 wake: Cell::new(Vec::new()),
+                shut_down: Cell::new(false),
             }),
         }
     }
@@ -98,6 +106,50 @@ impl Handle {
         wake_all(&mut wake);
         self.inner.wake.set(wake);
         n
+    }
+
+    /// Marks the heap as shut down: no loop will fire its timers any more. The runtime
+    /// calls this when it is dropped.
+    ///
+    /// The timers stay set (each is removed when its future drops), but their wakers are
+    /// woken now, so a task that waits on one (say, in another runtime) is polled again
+    /// and does not wait forever. From then on, polling a [`Sleep`](crate::Sleep),
+    /// [`Timeout`](crate::Timeout) or [`Interval`](crate::Interval) whose timer is in
+    /// this heap and has not fired panics with a message that says its runtime is gone,
+    /// as polling one outside a runtime does. A timer that fired before the shutdown
+    /// still completes. Calling it again does nothing more.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::task::{Context, Waker};
+    /// use std::time::Duration;
+    ///
+    /// let timers = timer::Handle::new();
+    /// let mut sleep = Box::pin(timer::sleep(Duration::from_secs(60)));
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// {
+    ///     let _guard = timers.enter();
+    ///     assert!(sleep.as_mut().poll(&mut cx).is_pending());
+    /// }
+    /// timers.shutdown();
+    /// assert!(timers.is_shut_down());
+    /// let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     let _ = sleep.as_mut().poll(&mut cx);
+    /// }));
+    /// assert!(polled.is_err(), "a sleep of a dead heap panics instead of hanging");
+    /// ```
+    pub fn shutdown(&self) {
+        self.inner.shut_down.set(true);
+        let mut wake = Vec::new();
+        self.inner.heap.borrow_mut().take_wakers(&mut wake);
+        // After the heap is released: a woken task may drop its sleep, which removes
+        // the entry.
+        wake_all(&mut wake);
+    }
+
+    /// Whether [`shutdown`](Handle::shutdown) was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shut_down.get()
     }
 
     /// How many timers are set.

@@ -410,6 +410,18 @@ impl<const D: usize> TimerHeap<D> {
         Some(self.release(key.index))
     }
 
+    /// Moves the waker of every timer into `out`, leaving the timers set: what a heap
+    /// that is shut down does, so the tasks waiting on it are polled (and learn that it
+    /// is gone) instead of waiting forever.
+    pub(crate) fn take_wakers(&mut self, out: &mut Vec<Waker>) {
+        out.extend(
+            self.slots
+                .iter_mut()
+                .filter(|slot| slot.is_occupied())
+                .filter_map(|slot| slot.waker.take()),
+        );
+    }
+
     /// Like [`set_waker`](Self::set_waker), but hands back the waker it replaced.
     pub(crate) fn update_waker(&mut self, key: TimerKey, waker: &Waker) -> Option<Option<Waker>> {
         self.position(key)?;

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::handle::Handle;
+use crate::handle::{Handle, SHUT_DOWN};
 use crate::heap::TimerKey;
 
 /// About thirty years: what "forever" means for a deadline that would overflow.
@@ -39,7 +39,9 @@ pub(crate) fn add_saturating(at: Instant, dur: Duration) -> Instant {
 ///
 /// # Panics
 ///
-/// Polling it outside a runtime panics with a message that says so.
+/// Polling it outside a runtime panics with a message that says so, and so does polling
+/// it after the runtime it was first polled in was dropped (see
+/// [`Handle::shutdown`]); it never waits forever.
 pub fn sleep(dur: Duration) -> Sleep {
     Sleep {
         deadline: deadline_after(dur),
@@ -119,6 +121,9 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         if let Some(handle) = &this.heap {
+            if handle.is_shut_down() {
+                return this.poll_shut_down();
+            }
             let replaced = handle
                 .inner
                 .heap
@@ -142,6 +147,9 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let handle = Handle::current();
+        if handle.is_shut_down() {
+            panic!("{SHUT_DOWN}");
+        }
         this.key = handle
             .inner
             .heap
@@ -149,6 +157,24 @@ impl Future for Sleep {
             .insert(this.deadline, Some(cx.waker().clone()));
         this.heap = Some(handle);
         Poll::Pending
+    }
+}
+
+impl Sleep {
+    /// A poll after the heap was shut down: complete if the timer fired before, else
+    /// there is nothing that could ever wake it.
+    #[cold]
+    fn poll_shut_down(&mut self) -> Poll<()> {
+        let fired = self
+            .heap
+            .as_ref()
+            .is_some_and(|h| !h.inner.heap.borrow().is_registered(self.key));
+        if !fired {
+            panic!("{SHUT_DOWN}");
+        }
+        self.heap = None;
+        self.key = ELAPSED;
+        Poll::Ready(())
     }
 }
 
