@@ -66,12 +66,17 @@
 //! - `tokio-io`: `tokio::io::AsyncRead`/`AsyncWrite` for the stream types.
 //! - `hyper`: `hyper::rt::Read`/`Write` for the stream types; with the runtime's
 //!   `runtime::hyper` executor and timer, hyper 1.x runs on evloop.
+//! - `syscall-count`: `net::syscall_count()`, a per-thread count of the data syscalls, for
+//!   measurements. Off by default: counting costs a thread-local access per syscall.
 
 mod addr;
+mod counter;
 mod io;
 mod source;
 mod sys;
 mod tcp;
+#[cfg(test)]
+mod tests;
 mod udp;
 mod unix;
 
@@ -88,8 +93,9 @@ pub use unix::{SocketAddr as UnixSocketAddr, UnixDatagram, UnixListener, UnixStr
 pub(crate) const DEFAULT_BACKLOG: i32 = 1024;
 
 /// How many data syscalls (read, write, send, receive, accept) this thread has made
-/// through this crate. For tests that count the cost of an exchange.
-#[doc(hidden)]
+/// through this crate: for measuring what an exchange costs. Only with the feature
+/// `syscall-count`; without it nothing is counted.
+#[cfg(feature = "syscall-count")]
 pub fn syscall_count() -> u64 {
-    sys::syscall_count()
+    counter::total()
 }

@@ -12,10 +12,10 @@
 //!   reading the matching `sockaddr_in`/`sockaddr_in6`/`sockaddr_un`.
 //! - A syscall that returns `-1` becomes `io::Error::last_os_error()` at once, before any
 //!   other call can overwrite `errno`.
-//! - Each read, write, accept, send or receive adds one to a thread-local counter
-//!   ([`syscall_count`]), so tests can check how many syscalls an exchange cost.
+//! - Each read, write, accept, send or receive calls [`count`], which adds one to a
+//!   thread-local counter in test builds and with the feature `syscall-count`, and is
+//!   nothing otherwise (see `counter.rs`).
 
-use std::cell::Cell;
 use std::ffi::OsStr;
 use std::io::{self, IoSlice};
 use std::mem;
@@ -26,22 +26,7 @@ use std::path::{Path, PathBuf};
 
 use libc::{c_int, c_void, sockaddr_storage, socklen_t};
 
-thread_local! {
-    static SYSCALLS: Cell<u64> = const { Cell::new(0) };
-}
-
-// Not inlined: from a generic caller instantiated in another crate, the thread-local
-// would be reached through an accessor call; here it is one direct access.
-#[inline(never)]
-fn count() {
-    SYSCALLS.with(|c| c.set(c.get() + 1));
-}
-
-/// How many data syscalls (read, write, accept, send, receive) this thread has made
-/// through the crate.
-pub(crate) fn syscall_count() -> u64 {
-    SYSCALLS.with(Cell::get)
-}
+use crate::counter::count;
 
 fn cvt(r: c_int) -> io::Result<c_int> {
     if r == -1 {

@@ -1,0 +1,82 @@
+//! Unit tests that count syscalls: the counter exists in this build (see `counter.rs`).
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_io::AsyncRead;
+use reactor::BackendKind;
+
+use crate::counter::total;
+use crate::{TcpListener, TcpStream};
+
+fn run<F: std::future::Future>(kind: BackendKind, fut: F) -> F::Output {
+    let rt = runtime::Builder::new()
+        .backend(kind)
+        .build()
+        .expect("runtime with the backend under test");
+    rt.block_on(async move {
+        match runtime::time::timeout(Duration::from_secs(60), fut).await {
+            Ok(out) => out,
+            Err(_) => panic!("test timed out on {kind:?}"),
+        }
+    })
+}
+
+async fn connected_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let client = TcpStream::connect(listener.local_addr().expect("addr"))
+        .await
+        .expect("connect");
+    let (server, _) = listener.accept().await.expect("accept");
+    (client, server)
+}
+
+fn short_read_costs_no_extra_syscall(kind: BackendKind) {
+    run(kind, async {
+        let (client, server) = connected_pair().await;
+        client.write_all(b"0123456789").await.unwrap();
+        let mut buf = [0; 1024];
+        let before = total();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 10);
+        assert_eq!(total() - before, 1, "one recv for a short read");
+
+        // The socket is empty now: the next read must be Pending.
+        let before = total();
+        let mut reader = &server;
+        let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut reader).poll_read(cx, &mut buf))).await;
+        assert!(polled.is_pending());
+        let extra = total() - before;
+        match kind {
+            // The short read cleared readiness: no syscall that would get EAGAIN.
+            BackendKind::Epoll => assert_eq!(extra, 0, "no EAGAIN round trip after a short read"),
+            // Level-triggered: one recv finds EAGAIN, then the waker is stored.
+            _ => assert_eq!(extra, 1, "one EAGAIN on the level-triggered backend"),
+        }
+
+        // And no wakeup is lost: new data is read.
+        client.write_all(b"more").await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 4);
+        assert_eq!(&buf[..4], b"more");
+
+        // One send per write too.
+        let before = total();
+        server.write_all(b"reply").await.unwrap();
+        assert_eq!(total() - before, 1);
+    });
+}
+
+mod epoll {
+    #[test]
+    fn short_read_costs_no_extra_syscall() {
+        super::short_read_costs_no_extra_syscall(reactor::BackendKind::Epoll)
+    }
+}
+
+mod poll {
+    #[test]
+    fn short_read_costs_no_extra_syscall() {
+        super::short_read_costs_no_extra_syscall(reactor::BackendKind::Poll)
+    }
+}
