@@ -494,6 +494,22 @@ pub(crate) fn getsockopt(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> io::R
     getsockopt_raw(fd, level, name, 0 as c_int)
 }
 
+/// Sets `IP_TTL`; a value outside `1..=255` is `InvalidInput`, naming it.
+pub(crate) fn set_ttl(fd: BorrowedFd<'_>, ttl: u32) -> io::Result<()> {
+    if !(1..=255).contains(&ttl) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("IP time-to-live {ttl} is outside 1..=255"),
+        ));
+    }
+    setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, ttl as c_int)
+}
+
+/// Reads `IP_TTL`.
+pub(crate) fn ttl(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    Ok(getsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL)?.max(0) as u32)
+}
+
 /// The pending socket error (`SO_ERROR`), which reading clears.
 pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
     let e = getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;

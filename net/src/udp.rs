@@ -117,6 +117,21 @@ impl UdpSocket {
         )
     }
 
+    /// Whether `SO_BROADCAST` is set.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        Ok(sys::getsockopt(self.as_fd(), libc::SOL_SOCKET, libc::SO_BROADCAST)? != 0)
+    }
+
+    /// Sets the IP time-to-live of outgoing datagrams (1 to 255; `InvalidInput` else).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        sys::set_ttl(self.as_fd(), ttl)
+    }
+
+    /// The IP time-to-live of outgoing datagrams.
+    pub fn ttl(&self) -> io::Result<u32> {
+        sys::ttl(self.as_fd())
+    }
+
     /// Takes the pending socket error (`SO_ERROR`), if any, such as an ICMP
     /// port-unreachable report for a connected socket.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {

@@ -358,9 +358,37 @@ fn linger_and_options(kind: BackendKind) {
         assert_eq!(client.linger().unwrap(), None);
         client.set_linger(Some(std::time::Duration::ZERO)).unwrap();
         assert_eq!(client.linger().unwrap(), Some(std::time::Duration::ZERO));
-        client.set_ttl(33).unwrap();
         assert!(client.take_error().unwrap().is_none());
         assert!(format!("{client:?}").contains("TcpStream"));
+    });
+}
+
+fn ttl_is_set_read_back_and_inherited(kind: BackendKind) {
+    run(kind, async {
+        let listener = net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let default = listener.ttl().unwrap();
+        assert!((1..=255).contains(&default), "default TTL {default}");
+        let chosen = if default == 40 { 41 } else { 40 };
+        listener.set_ttl(chosen).unwrap();
+        assert_eq!(listener.ttl().unwrap(), chosen);
+        let client = net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        assert_eq!(
+            server.ttl().unwrap(),
+            chosen,
+            "an accepted connection starts with the listener's TTL"
+        );
+        assert_eq!(client.ttl().unwrap(), default, "the client is untouched");
+        client.set_ttl(33).unwrap();
+        assert_eq!(client.ttl().unwrap(), 33);
+        for bad in [0, 256, u32::MAX] {
+            let err = client.set_ttl(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+            assert!(err.to_string().contains(&bad.to_string()), "{err}");
+        }
+        assert_eq!(client.ttl().unwrap(), 33, "a refused value changes nothing");
     });
 }
 
@@ -436,6 +464,7 @@ per_backend!(
     listener_and_stream_move_between_loops,
     reuseport_listeners_share_a_port,
     linger_and_options,
+    ttl_is_set_read_back_and_inherited,
     every_address_is_tried_in_order,
     io_spends_the_budget,
     more_iovecs_than_one_sendmsg_takes,

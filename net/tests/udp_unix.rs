@@ -92,6 +92,104 @@ fn udp_connected(kind: BackendKind) {
     });
 }
 
+/// Receives one datagram on `receiver` (which has `IP_RECVTTL` set) and returns the
+/// IP time-to-live it arrived with, from the control message.
+#[cfg(target_os = "linux")]
+fn recv_ttl(receiver: &std::net::UdpSocket) -> libc::c_int {
+    use std::os::fd::AsRawFd;
+    let mut data = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // u64 elements: aligned for `cmsghdr`.
+    let mut control = [0u64; 16];
+    // SAFETY: `msghdr` is plain old data; all-zero is valid (no name).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at one iovec over `data` and at `control`, all alive and
+    // writable for the lengths given; the socket is blocking with a read timeout.
+    let n = unsafe { libc::recvmsg(receiver.as_raw_fd(), &mut msg, 0) };
+    assert!(n >= 0, "recvmsg: {}", io::Error::last_os_error());
+    // SAFETY: `msg` was filled by recvmsg; CMSG_FIRSTHDR/CMSG_NXTHDR walk only within
+    // `msg_controllen` bytes of `control`, and each header they return is complete.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::IPPROTO_IP && (*cmsg).cmsg_type == libc::IP_TTL {
+                return libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned();
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    panic!("no IP_TTL control message on the datagram");
+}
+
+fn udp_options(kind: BackendKind) {
+    run(kind, async {
+        let a = net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        assert!(!a.broadcast().unwrap());
+        a.set_broadcast(true).unwrap();
+        assert!(a.broadcast().unwrap());
+        a.set_broadcast(false).unwrap();
+        assert!(!a.broadcast().unwrap());
+
+        let default = a.ttl().unwrap();
+        assert!((1..=255).contains(&default), "default TTL {default}");
+        for bad in [0, 256] {
+            let err = a.set_ttl(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        }
+        assert_eq!(a.ttl().unwrap(), default, "a refused value changes nothing");
+        // Each TTL is read back, and (on Linux) seen on the datagrams themselves by a
+        // receiver that asks the kernel for the TTL they arrived with.
+        #[cfg(target_os = "linux")]
+        let receiver = {
+            let r = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            r.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            set_int_option(&r, libc::IPPROTO_IP, libc::IP_RECVTTL, 1);
+            r
+        };
+        for ttl in [7, 200] {
+            a.set_ttl(ttl).unwrap();
+            assert_eq!(a.ttl().unwrap(), ttl);
+            #[cfg(target_os = "linux")]
+            {
+                a.send_to(b"ttl", receiver.local_addr().unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(recv_ttl(&receiver), ttl as libc::c_int);
+            }
+        }
+    });
+}
+
+/// Sets an integer socket option on a std socket.
+#[cfg(target_os = "linux")]
+fn set_int_option(
+    socket: &std::net::UdpSocket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `value` is one readable c_int, the size passed; the socket is open.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt: {}", io::Error::last_os_error());
+}
+
 fn unix_stream_pair(kind: BackendKind) {
     run(kind, async {
         let (a, b) = net::UnixStream::pair().unwrap();
@@ -191,6 +289,7 @@ fn unix_datagram(kind: BackendKind) {
 per_backend!(
     udp_unconnected,
     udp_connected,
+    udp_options,
     unix_stream_pair,
     unix_listener_and_connect,
     unix_datagram,

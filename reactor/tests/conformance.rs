@@ -237,10 +237,18 @@ fn notification_wakes_a_blocked_turn(kind: Option<BackendKind>) {
         thread::sleep(Duration::from_millis(30));
         notifier.notify();
     });
-    // With no deadline only the notification can end this turn.
-    r.turn(None).unwrap();
+    // Nothing is registered, so only the notification can end this turn before its
+    // deadline (a turn never returns early otherwise); the deadline only bounds a
+    // regression, which then fails here instead of hanging.
+    let deadline = started + LIMIT;
+    r.turn(Some(deadline)).unwrap();
+    let woke = Instant::now();
     t.join().unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(30));
+    assert!(
+        woke < deadline,
+        "the notification did not end the blocked turn"
+    );
+    assert!(woke - started >= Duration::from_millis(30));
 }
 
 fn notification_before_the_wait_is_not_lost(kind: Option<BackendKind>) {
@@ -273,8 +281,11 @@ fn a_burst_of_notifications_is_coalesced(kind: Option<BackendKind>) {
         })
     };
     let mut waits = 0u64;
+    let end = Instant::now() + LIMIT;
     while !done.load(Ordering::SeqCst) {
-        r.turn(None).unwrap();
+        // Bounded, so that a lost notification fails the test instead of hanging it.
+        r.turn(Some(end)).unwrap();
+        assert!(Instant::now() < end, "a notification was lost");
         waits += 1;
     }
     t.join().unwrap();

@@ -99,10 +99,15 @@ impl TcpListener {
         self.source.local_inet()
     }
 
-    /// Sets the IP time-to-live of accepted connections' packets.
+    /// Sets the IP time-to-live of the listener's packets (1 to 255; `InvalidInput`
+    /// else). Connections accepted afterwards start with it.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        let ttl = libc::c_int::try_from(ttl).map_err(|_| io::ErrorKind::InvalidInput)?;
-        crate::sys::setsockopt(self.as_fd(), libc::IPPROTO_IP, libc::IP_TTL, ttl)
+        crate::sys::set_ttl(self.as_fd(), ttl)
+    }
+
+    /// The IP time-to-live set on the listener.
+    pub fn ttl(&self) -> io::Result<u32> {
+        crate::sys::ttl(self.as_fd())
     }
 
     /// Wraps a std listener (bound and listening), making it non-blocking and

@@ -145,10 +145,14 @@ impl TcpStream {
         Ok(sys::linger(self.as_fd())?.map(Duration::from_secs))
     }
 
-    /// Sets the IP time-to-live of outgoing packets.
+    /// Sets the IP time-to-live of outgoing packets (1 to 255; `InvalidInput` else).
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        let ttl = libc::c_int::try_from(ttl).map_err(|_| io::ErrorKind::InvalidInput)?;
-        sys::setsockopt(self.as_fd(), libc::IPPROTO_IP, libc::IP_TTL, ttl)
+        sys::set_ttl(self.as_fd(), ttl)
+    }
+
+    /// The IP time-to-live of outgoing packets.
+    pub fn ttl(&self) -> io::Result<u32> {
+        sys::ttl(self.as_fd())
     }
 
     /// The remote address.
