@@ -1,7 +1,8 @@
 //! evloop's sockets: TCP, UDP and Unix sockets on the reactor.
 //!
 //! Every socket is created non-blocking and close-on-exec in one syscall
-//! (`SOCK_NONBLOCK | SOCK_CLOEXEC`, and `accept4` for accepted connections), and is
+//! (`SOCK_NONBLOCK | SOCK_CLOEXEC`, and `accept4` for accepted connections; Apple's
+//! systems lack these and get `fcntl` right after), and is
 //! registered once with the current loop's reactor, edge-triggered for read and write
 //! together. After that, each read or write is one syscall:
 //!

@@ -1,10 +1,12 @@
 //! The cooperative I/O budget.
 //!
-//! The executor calls [`refill`] before it polls a task; every I/O operation spends one
-//! unit through [`poll_proceed`]. When the budget is spent, operations return `Pending`
-//! after waking the task, so the task goes to the back of the run queue and one busy
-//! connection cannot starve the others or the reactor. Outside an executor the budget is
-//! unconstrained.
+//! The executor calls [`refill`] before it polls a task. An I/O operation that is about
+//! to run spends one unit through [`poll_proceed`], and gives it back with [`refund`]
+//! when it found nothing to do (`WouldBlock`): so the budget counts operations that
+//! moved data or accepted a connection, and waiting costs nothing. When the budget is
+//! spent, operations return `Pending` after waking the task, so the task goes to the
+//! back of the run queue and one busy connection cannot starve the others or the
+//! reactor. Outside an executor the budget is unconstrained.
 
 use std::cell::Cell;
 use std::task::{Context, Poll};

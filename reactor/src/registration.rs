@@ -414,8 +414,15 @@ impl Registration {
 
     /// Runs a non-blocking read-side operation (read, recv, accept...) when the fd is
     /// read-ready. On `WouldBlock` it clears read readiness, stores the task's waker and
-    /// returns `Pending`; `EINTR` is retried. Each call spends one unit of the task's
-    /// cooperative [`budget`](crate::budget).
+    /// returns `Pending`; `EINTR` is retried.
+    ///
+    /// Budget: each run of `op` spends one unit of the task's cooperative [`budget`],
+    /// and a run that ends in `WouldBlock` gives its unit back, so only operations that
+    /// did something count; a call that waits for readiness without running `op` spends
+    /// nothing. With the budget spent, the call returns `Pending` after waking the task.
+    ///
+    /// After the reactor was dropped it returns the error of
+    /// [`poll_read_ready`](Registration::poll_read_ready), without running `op`.
     pub fn poll_read_io<R>(
         &self,
         cx: &mut Context<'_>,

@@ -2,23 +2,33 @@
 //!
 //! # Contract
 //!
-//! Every backend (libevent's `struct eventop`) provides the same five operations and the
-//! facade in `reactor.rs` holds all the shared logic (slab, readiness, wakers, EINTR,
+//! Each backend (libevent's `struct eventop`) is a struct in its own module with these
+//! methods; the [`Backend`] enum dispatches to them with a `match`, and the facade in
+//! `reactor.rs` holds all the shared logic (slab, readiness, wakers, EINTR retries,
 //! deadlines, buffer growth):
 //!
+//! - `new() -> io::Result<(Self, Signal)>`: opens the backend and the OS object its
+//!   [`Notifier`](crate::Notifier) writes to wake a wait: an eventfd (epoll), an
+//!   `EVFILT_USER` event on the kqueue itself (kqueue), or a self-pipe (poll).
 //! - `register(fd, token)`: watch `fd` for read and write together, edge-triggered where
-//!   the OS allows. An invalid or closed fd is `InvalidInput`; an fd already registered
-//!   with this backend is `AlreadyExists`.
+//!   the OS allows (epoll, kqueue), with `token` carried by its events. An invalid or
+//!   closed fd is `InvalidInput`; an fd already registered with this backend is
+//!   `AlreadyExists`.
 //! - `deregister(fd)`: stop watching. An fd that is not registered (or is closed) is
 //!   `NotFound`. Pending events for it are never delivered afterwards.
-//! - `wait(events, timeout, interests)`: block until at least one event, the notifier, or
-//!   the timeout, and append normalised [`Event`]s. `timeout == None` is infinite. EINTR
-//!   is returned as `ErrorKind::Interrupted`; the facade treats it as zero events.
-//! - `notify_signal()`: what the [`Notifier`](crate::Notifier) writes to wake a wait.
-//! - `is_edge_triggered()`: whether readiness may be cleared after a short read or write.
+//! - `wait(events, capacity, timeout)` (epoll, kqueue), or
+//!   `wait(events, timeout, interests)` (poll, which asks the slab which directions have
+//!   a waiting waker): block until at least one event, the notifier, or the timeout, and
+//!   append normalised [`Event`]s, at most `capacity` of them for one wait.
+//!   `timeout == None` is infinite; a longer one is capped at [`MAX_WAIT`]. EINTR is
+//!   returned as `ErrorKind::Interrupted`; the facade treats it as zero events.
 //!
-//! Events are normalised: HUP and ERR mark both directions ready, RDHUP marks read-closed.
-//! The notifier's event carries [`NOTIFY_TOKEN`] and is drained by the backend itself.
+//! [`Backend::is_edge_triggered`] (true but for poll) tells the facade whether readiness
+//! may be cleared after a short read or write; [`Backend::kind`] names the backend.
+//!
+//! Events are normalised: HUP and ERR mark both directions ready, RDHUP (or `EV_EOF` on
+//! a read filter) marks read-closed. The notifier's event carries [`NOTIFY_TOKEN`] and
+//! is drained by the backend itself before it is returned.
 
 use std::io;
 use std::os::fd::RawFd;
