@@ -390,8 +390,12 @@ impl Handle {
     ///
     /// Outside a runtime (no [`EnterGuard`] alive on this thread), with a message that
     /// says so. Use [`try_current`](Handle::try_current) to get an error instead.
+    #[track_caller]
     pub fn current() -> Handle {
-        Handle::try_current().unwrap_or_else(|_| panic!("{NO_REACTOR}"))
+        match Handle::try_current() {
+            Ok(handle) => handle,
+            Err(_) => panic!("{NO_REACTOR}"),
+        }
     }
 
     /// The current thread's reactor, or an error of kind `NotFound` outside a runtime.

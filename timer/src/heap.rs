@@ -204,6 +204,7 @@ impl<const D: usize> TimerHeap<D> {
     /// # Panics
     ///
     /// If the heap would hold more than `u32::MAX - 1` timers.
+    #[track_caller]
     pub fn insert(&mut self, deadline: Instant, waker: Option<Waker>) -> TimerKey {
         let pos = self.heap.len();
         let pos32 = u32::try_from(pos)
