@@ -1,12 +1,18 @@
 //! hyper 1.x on evloop: an [`Executor`](hyper::rt::Executor) and a
 //! [`Timer`](hyper::rt::Timer) (feature `hyper`).
 //!
-//! hyper's HTTP/1 server takes `!Send` futures from its executor, so
-//! [`EvloopExecutor`] spawns on the current loop. hyper asks its timer for
-//! `Send + Sync` sleeps, while evloop's timers belong to one thread: [`EvloopSleep`]
-//! wraps one and is `Send + Sync` only in name. It checks, on every poll, that it is
-//! still on the thread that created it (and panics otherwise); dropped on another
-//! thread, it leaks its timer instead of touching that thread's heap.
+//! What evloop's features enable is hyper's HTTP/1 (server and client): its
+//! connections need a timer (header-read timeouts, keep-alive) but no executor; the
+//! connection future is spawned by the caller. [`EvloopExecutor`] is there for code that
+//! asks for one, such as a pooled client built on hyper: it spawns on the current loop
+//! and takes `!Send` futures. No evloop feature enables hyper's HTTP/2.
+//!
+//! hyper asks its timer for `Send + Sync` sleeps, while evloop's timers belong to one
+//! thread: [`EvloopSleep`] wraps one and is `Send + Sync` only in name. It checks, on
+//! every poll, that it is still on the thread that created it (and panics otherwise);
+//! dropped on another thread, it leaks its timer instead of touching that thread's heap.
+//! Like any evloop sleep, one polled after its runtime was dropped panics with a message
+//! that says so.
 
 use std::fmt;
 use std::future::Future;
@@ -18,8 +24,8 @@ use std::time::{Duration, Instant};
 use crate::task::thread_id;
 use crate::time::{Sleep, sleep, sleep_until};
 
-/// Spawns hyper's background futures (connections, HTTP/2 streams) on the current
-/// loop with [`spawn`](crate::spawn). The futures need not be `Send`.
+/// Spawns the futures given to it on the current loop with [`spawn`](crate::spawn);
+/// they need not be `Send`. Panics outside a runtime, as `spawn` does.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EvloopExecutor;
 
