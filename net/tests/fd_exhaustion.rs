@@ -1,14 +1,16 @@
 //! Accept under fd exhaustion (tokio #3529). The test binary runs itself as a child
 //! with a low `RLIMIT_NOFILE` and a listener using the back-off accept loop documented
 //! on `TcpListener::accept`. The parent opens more connections than the child has
-//! descriptors for, checks that the child does not spin while it is out of them (its
-//! CPU time, from `/proc`), then closes the served connections and checks that the
-//! child accepts and serves every queued one.
+//! descriptors for, waits for the child to report that it ran out (and how many it had
+//! accepted), checks that it does not spin while it is out of them (its CPU time, from
+//! `/proc`) and that exactly the accepted ones were served, then closes those and
+//! checks that the child accepts and serves every queued one.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use reactor::BackendKind;
@@ -17,6 +19,8 @@ const CHILD_ENV: &str = "NET_FD_EXHAUSTION_CHILD";
 const LIMIT: libc::rlim_t = 64;
 const CONNECTIONS: usize = 100;
 const BACKOFF: Duration = Duration::from_millis(10);
+/// The bound of every wait on the child: only a hang reaches it.
+const HANG_GUARD: Duration = Duration::from_secs(30);
 
 /// The child: serves `CONNECTIONS` connections with `LIMIT` descriptors, then exits.
 #[test]
@@ -61,6 +65,10 @@ fn child_entry() {
                     }));
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    if exhausted == 0 {
+                        // The first `accepted` connections in the queue are served.
+                        println!("EXHAUSTED accepted={accepted}");
+                    }
                     exhausted += 1;
                     runtime::time::sleep(BACKOFF).await;
                 }
@@ -120,20 +128,39 @@ fn accept_recovers_after_fd_exhaustion(kind: BackendKind) {
         .unwrap();
     let mut child = Reap(child);
     let pid = child.0.id();
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let port: u16 = loop {
-        let line = lines.next().expect("child printed its port").unwrap();
-        // The harness may have printed the test's name on the same line.
-        if let Some(at) = line.find("PORT ") {
-            break line[at + 5..].trim().parse().unwrap();
+    // The child's output, line by line, read on a thread so every wait is bounded.
+    let (line_tx, line_rx) = mpsc::channel::<String>();
+    let stdout = child.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        // Read to the end even when nobody listens any more, so the child never
+        // writes into a closed pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = line_tx.send(line);
+        }
+    });
+    // The harness may print the test's name on the same line as the child's output.
+    let next_with = |tag: &str| -> String {
+        loop {
+            let line = line_rx
+                .recv_timeout(HANG_GUARD)
+                .unwrap_or_else(|e| panic!("no `{tag}` line from the child: {e}"));
+            if let Some(at) = line.find(tag) {
+                return line[at + tag.len()..].trim().to_string();
+            }
         }
     };
+    let port: u16 = next_with("PORT ").parse().unwrap();
 
     let mut conns: Vec<TcpStream> = (0..CONNECTIONS)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
-    // Let the child accept what it can and run out of descriptors.
-    std::thread::sleep(Duration::from_millis(300));
+    // The child says when it first runs out of descriptors, and how many connections
+    // it had accepted by then: the first ones of the queue, which is in connect order.
+    let first: usize = next_with("EXHAUSTED accepted=").parse().unwrap();
+    assert!(
+        first > 0 && first < CONNECTIONS,
+        "{first} of {CONNECTIONS} accepted before exhaustion"
+    );
 
     // The exhaustion window: the child must be waiting, not spinning.
     let (cpu0, wall0) = (cpu_time(pid), Instant::now());
@@ -144,15 +171,23 @@ fn accept_recovers_after_fd_exhaustion(kind: BackendKind) {
         "the child spun while out of descriptors: {cpu:?} CPU in {wall:?}"
     );
 
-    let served: Vec<bool> = conns
-        .iter_mut()
-        .map(|c| greeted(c, Duration::from_millis(1)))
-        .collect();
-    let first = served.iter().filter(|&&s| s).count();
-    assert!(
-        first > 0 && first < CONNECTIONS,
-        "{first} of {CONNECTIONS} served before any closed"
-    );
+    // Those accepted are greeted; the others are not (nothing is freed yet, so the child
+    // cannot accept them: a short wait suffices to see that none is greeted).
+    let served: Vec<bool> = (0..CONNECTIONS).map(|i| i < first).collect();
+    for (i, conn) in conns.iter_mut().enumerate() {
+        if served[i] {
+            assert!(
+                greeted(conn, HANG_GUARD),
+                "accepted connection {i} not greeted"
+            );
+        }
+    }
+    for (i, conn) in conns.iter_mut().enumerate().skip(first).take(5) {
+        assert!(
+            !greeted(conn, Duration::from_millis(20)),
+            "connection {i} was served while the child had no descriptors"
+        );
+    }
 
     // Close the served connections: the child frees their descriptors and goes on
     // accepting the queued ones.
@@ -169,14 +204,10 @@ fn accept_recovers_after_fd_exhaustion(kind: BackendKind) {
         );
     }
     drop(waiting);
-    // Read the child's output to its end, so it never writes into a closed pipe.
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let done = rest
-        .iter()
-        .find(|l| l.contains("DONE"))
-        .expect("child finished");
+    let done = next_with("DONE");
     assert!(done.contains(&format!("accepted={CONNECTIONS}")), "{done}");
     let status = child.0.wait().unwrap();
+    reader.join().unwrap();
     assert!(status.success(), "child failed: {status}");
     eprintln!("{backend}: {first} served before exhaustion, CPU {cpu:?} in {wall:?}; {done}");
 }

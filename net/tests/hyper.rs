@@ -1,5 +1,5 @@
 //! Feature `hyper`: a hyper 1.x HTTP/1 server on evloop answers a hyper client on
-//! evloop, and `curl` where it is installed.
+//! evloop, a raw HTTP/1.1 client, and `curl` where it is installed.
 #![cfg(feature = "hyper")]
 
 mod common;
@@ -68,36 +68,58 @@ fn hyper_client_and_server(kind: BackendKind) {
     });
 }
 
-fn curl_against_hyper_server(kind: BackendKind) {
-    let curl = std::path::Path::new("/usr/bin/curl");
-    if !curl.exists() {
-        eprintln!("curl is not installed: skipped");
-        return;
-    }
+/// A client that is not hyper: a raw HTTP/1.1 request over a std socket, always; and
+/// `curl` too where it is installed.
+fn other_clients_against_hyper_server(kind: BackendKind) {
     run(kind, async {
         let listener = net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = runtime::spawn(serve(listener, 1));
-        let out = runtime::spawn_blocking(move || {
-            std::process::Command::new("/usr/bin/curl")
-                .args(["-sS", "--max-time", "20"])
-                .arg(format!("http://{addr}/curl"))
-                .output()
+        let curl = std::path::Path::new("/usr/bin/curl").exists();
+        let server = runtime::spawn(serve(listener, if curl { 2 } else { 1 }));
+        let raw = runtime::spawn_blocking(move || -> io::Result<String> {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
+            s.write_all(
+                b"POST /raw HTTP/1.1\r\nHost: evloop\r\nContent-Length: 5\r\n\
+                  Connection: close\r\n\r\nhello",
+            )?;
+            let mut response = String::new();
+            s.read_to_string(&mut response)?;
+            Ok(response)
         })
         .await
         .unwrap()
         .unwrap();
+        assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
         assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            raw.ends_with("\r\n\r\nhello from evloop: /raw (5 bytes)"),
+            "{raw}"
         );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "hello from evloop: /curl (0 bytes)"
-        );
+        if curl {
+            let out = runtime::spawn_blocking(move || {
+                std::process::Command::new("/usr/bin/curl")
+                    .args(["-sS", "--max-time", "20"])
+                    .arg(format!("http://{addr}/curl"))
+                    .output()
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "hello from evloop: /curl (0 bytes)"
+            );
+        } else {
+            eprintln!("curl is not installed: checked with the raw client only");
+        }
         server.await.unwrap().unwrap();
     });
 }
 
-per_backend!(hyper_client_and_server, curl_against_hyper_server);
+per_backend!(hyper_client_and_server, other_clients_against_hyper_server);
