@@ -2,12 +2,15 @@
 //!
 //! libevent keeps every timeout in a min-heap whose entries know their own index; so
 //! does evloop ([`TimerHeap`]). Deadlines keep full [`Instant`](std::time::Instant)
-//! resolution: the reactor waits with nanosecond timeouts where the kernel has them, so
-//! a 100 µs sleep is a 100 µs sleep, not a millisecond.
+//! resolution: the reactor waits with nanosecond timeouts where the kernel has them
+//! (`epoll_pwait2`, `ppoll`, `kevent`), so a 100 µs sleep is a 100 µs sleep, not a
+//! millisecond. Where it has only millisecond waits, the timeout is rounded up: a timer
+//! may fire up to 1 ms late, never early.
 //!
 //! The futures, [`sleep`], [`timeout`] and [`interval`], are `!Send` and use the thread's
 //! current heap, which the runtime installs ([`Handle::enter`]); the runtime re-exports
-//! them as `runtime::time`. Polling one outside a runtime panics with a clear message.
+//! them as `runtime::time`. Polling one outside a runtime panics with a clear message,
+//! and so does polling one whose runtime was dropped ([`Handle::shutdown`]).
 //!
 //! ```
 //! use std::time::{Duration, Instant};
