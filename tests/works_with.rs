@@ -198,17 +198,23 @@ fn io_copy_echo(kind: BackendKind) {
         let (client, server) = connected_pair().await;
         let echo = runtime::spawn(async move {
             let copied = futures::io::copy(&server, &mut &server).await?;
-            (&server).close().await?;
+            AsyncWriteExt::close(&mut &server).await?;
             Ok::<_, std::io::Error>(copied)
         });
         let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+        // Through futures' extension traits (the inherent methods would win a plain
+        // method call).
         let writing = async {
-            (&client).write_all(&data).await.unwrap();
-            (&client).close().await.unwrap(); // shuts down the write side
+            let mut writer = &client;
+            AsyncWriteExt::write_all(&mut writer, &data).await.unwrap();
+            AsyncWriteExt::close(&mut writer).await.unwrap(); // shuts down the write side
         };
         let reading = async {
+            let mut reader = &client;
             let mut back = Vec::new();
-            (&client).read_to_end(&mut back).await.unwrap();
+            AsyncReadExt::read_to_end(&mut reader, &mut back)
+                .await
+                .unwrap();
             back
         };
         let ((), back) = futures::join!(writing, reading);
@@ -264,7 +270,8 @@ fn select_over_socket_channel_and_timer(kind: BackendKind) {
         // A peer that sends nothing: the timer wins the select.
         let (quiet, _peer) = connected_pair().await;
         let mut buf = [0u8; 8];
-        let mut read = Box::pin((&quiet).read(&mut buf).fuse());
+        let mut reader = &quiet;
+        let mut read = Box::pin(AsyncReadExt::read(&mut reader, &mut buf).fuse());
         let mut timer = Box::pin(runtime::time::sleep(Duration::from_millis(20)).fuse());
         let timer_won = futures::select! {
             r = read => panic!("a silent peer was read: {r:?}"),
