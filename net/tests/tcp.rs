@@ -356,8 +356,18 @@ fn linger_and_options(kind: BackendKind) {
     run(kind, async {
         let (client, _server) = connected_pair().await;
         assert_eq!(client.linger().unwrap(), None);
+        // Whole seconds in the kernel: a short linger rounds up, never down to a reset.
+        client
+            .set_linger(Some(std::time::Duration::from_millis(500)))
+            .unwrap();
+        assert_eq!(
+            client.linger().unwrap(),
+            Some(std::time::Duration::from_secs(1))
+        );
         client.set_linger(Some(std::time::Duration::ZERO)).unwrap();
         assert_eq!(client.linger().unwrap(), Some(std::time::Duration::ZERO));
+        client.set_linger(None).unwrap();
+        assert_eq!(client.linger().unwrap(), None);
         assert!(client.take_error().unwrap().is_none());
         assert!(format!("{client:?}").contains("TcpStream"));
     });

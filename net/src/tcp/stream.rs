@@ -135,9 +135,11 @@ impl TcpStream {
     }
 
     /// Sets `SO_LINGER`. `Some(Duration::ZERO)` makes dropping the stream send a reset
-    /// instead of a FIN; `None` restores the default.
+    /// instead of a FIN; `None` restores the default. The kernel keeps whole seconds: a
+    /// non-zero duration is rounded up, so a short linger never turns into a reset.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        sys::set_linger(self.as_fd(), linger.map(|d| d.as_secs()))
+        let secs = linger.map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
+        sys::set_linger(self.as_fd(), secs)
     }
 
     /// The `SO_LINGER` setting, in whole seconds.
