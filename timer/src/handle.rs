@@ -4,9 +4,10 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::heap::{TimerHeap, wake_all};
+use crate::sleep::Sleep;
 
 pub(crate) struct Inner {
     pub(crate) heap: RefCell<TimerHeap>,
@@ -150,6 +151,21 @@ impl Handle {
     /// Whether [`shutdown`](Handle::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.inner.shut_down.get()
+    }
+
+    /// A sleep until `deadline`, set at once in this heap's common-timeout queue for
+    /// `duration` (the queue every [`CommonTimeout`](crate::CommonTimeout) of that
+    /// duration uses, made if there is none), with no `CommonTimeout` to keep: what
+    /// [`CommonTimeout::sleep_until`](crate::CommonTimeout::sleep_until) does, for code
+    /// that meets the same few durations again and again. The deadline need not be `now
+    /// + duration`; one that does not fit the queue's order goes to the heap.
+    pub fn sleep_until_common(&self, duration: Duration, deadline: Instant) -> Sleep {
+        let key = {
+            let mut heap = self.inner.heap.borrow_mut();
+            let queue = heap.find_queue(duration);
+            heap.insert_common(queue, deadline, None)
+        };
+        Sleep::armed(self.clone(), key, deadline)
     }
 
     /// How many timers are set.

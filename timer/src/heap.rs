@@ -17,11 +17,22 @@
 //!   vacant; it is bumped on every insert and every removal. A [`TimerKey`] carries the
 //!   generation it was issued with, so a key whose timer has fired or been cancelled
 //!   matches nothing, even after its slot has been reused.
+//! - **Common-timeout queues** (`queue.rs`, libevent's common timeouts) hold timers that
+//!   share one duration in deadline order, in lists beside the heap: O(1) to arm and to
+//!   cancel. Such a timer lives in a list node of its own slab, not in a slot; its key
+//!   carries the [`QUEUED`] bit and the node's index and generation, and every keyed
+//!   operation works on it as on any timer. Only each queue's head is represented in the
+//!   heap array, by a *proxy* entry, so [`next_deadline`] stays the one source of the
+//!   next deadline.
+//!
+//! [`next_deadline`]: TimerHeap::next_deadline
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::Waker;
 use std::time::{Duration, Instant};
+
+use crate::queue::Queues;
 
 /// Names one timer in a [`TimerHeap`]: a slab index and the generation of that slot.
 ///
@@ -43,6 +54,14 @@ impl TimerKey {
             generation: 0,
         }
     }
+
+    pub(crate) const fn new(index: u32, generation: u32) -> TimerKey {
+        TimerKey { index, generation }
+    }
+
+    pub(crate) const fn parts(self) -> (u32, u32) {
+        (self.index, self.generation)
+    }
 }
 
 /// Wakes every waker in `wakers`, in order, leaving it empty. A waker that panics does
@@ -59,8 +78,35 @@ pub(crate) fn wake_all(wakers: &mut Vec<Waker>) {
     }
 }
 
-/// The end of the free list.
-const NIL: u32 = u32::MAX;
+/// The end of a list (the slab's free list, and the lists of `queue.rs`).
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// Set in the index of a key whose timer waits in a common-timeout queue: the rest of
+/// the index is then its list node's, not a slot's. Slot and node indices stay below it,
+/// and so do heap positions.
+pub(crate) const QUEUED: u32 = 1 << 31;
+
+/// `pos` as a slot's link to a heap position.
+///
+/// # Panics
+///
+/// If `pos` reaches [`QUEUED`]: the heap array holds at most `2^31 - 1` entries.
+#[inline]
+pub(crate) fn heap_position(pos: usize) -> u32 {
+    u32::try_from(pos)
+        .ok()
+        .filter(|&p| p < QUEUED)
+        .expect("the timer heap is full (2^31 - 1 timers)")
+}
+
+/// Where a current key's timer is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Location {
+    /// At this position of the heap array.
+    Heap(usize),
+    /// In a common-timeout queue, at this list node.
+    Queued(u32),
+}
 
 /// How far before its creation a heap's epoch lies, at most: a century.
 const EPOCH_BACK: u64 = 86_400 * 365 * 100;
@@ -84,15 +130,15 @@ fn epoch() -> Instant {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HeapEntry {
     /// The deadline, in nanoseconds after the heap's epoch.
-    at: u64,
-    seq: u64,
-    slot: u32,
+    pub(crate) at: u64,
+    pub(crate) seq: u64,
+    pub(crate) slot: u32,
 }
 
 impl HeapEntry {
     /// The heap order: deadline first, then insertion (or reset) order.
     #[inline]
-    fn before(&self, other: &HeapEntry) -> bool {
+    pub(crate) fn before(&self, other: &HeapEntry) -> bool {
         (self.at, self.seq) < (other.at, other.seq)
     }
 }
@@ -101,16 +147,16 @@ impl HeapEntry {
 #[derive(Debug)]
 pub(crate) struct Slot {
     /// Odd while occupied, even while vacant.
-    generation: u32,
+    pub(crate) generation: u32,
     /// Occupied: the entry's index in the heap array. Vacant: the next vacant slot.
-    link: u32,
+    pub(crate) link: u32,
     /// The task to wake when the deadline passes (occupied slots only).
-    waker: Option<Waker>,
+    pub(crate) waker: Option<Waker>,
 }
 
 impl Slot {
     #[inline]
-    fn is_occupied(&self) -> bool {
+    pub(crate) fn is_occupied(&self) -> bool {
         self.generation & 1 == 1
     }
 }
@@ -133,19 +179,21 @@ impl Slot {
 ///
 /// assert!(heap.cancel(soon));
 /// assert!(!heap.cancel(soon)); // a stale key does nothing
-/// assert!(heap.reset(late, t0));
+/// assert_eq!(heap.reset(late, t0), Some(late));
 /// assert_eq!(heap.fire_expired(t0), 1);
 /// assert!(heap.is_empty());
 /// heap.assert_invariants();
 /// ```
 pub struct TimerHeap<const D: usize = 4> {
     epoch: Instant,
-    heap: Vec<HeapEntry>,
-    slots: Vec<Slot>,
+    pub(crate) heap: Vec<HeapEntry>,
+    pub(crate) slots: Vec<Slot>,
     free: u32,
     next_seq: u64,
     /// Reused by [`fire_expired`](Self::fire_expired) between calls.
     wake_buf: Vec<Waker>,
+    /// The common-timeout queues and their timers (see `queue.rs`).
+    pub(crate) queues: Queues,
 }
 
 impl TimerHeap {
@@ -173,6 +221,7 @@ impl<const D: usize> Default for TimerHeap<D> {
             free: NIL,
             next_seq: 0,
             wake_buf: Vec::new(),
+            queues: Queues::default(),
         }
     }
 }
@@ -189,50 +238,49 @@ impl<const D: usize> TimerHeap<D> {
         self.slots.reserve(additional.saturating_sub(vacant));
     }
 
-    /// The number of timers in the heap.
+    /// The number of timers set, in the heap array and in common-timeout queues.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() - self.queues.proxies + self.queues.queued
     }
 
-    /// Whether the heap holds no timer.
+    /// Whether no timer is set.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 
     /// Adds a timer that expires at `deadline` and wakes `waker`, if any, when fired.
     ///
     /// # Panics
     ///
-    /// If the heap would hold more than `u32::MAX - 1` timers.
+    /// If the heap would hold more than `2^31 - 1` timers.
     #[track_caller]
     pub fn insert(&mut self, deadline: Instant, waker: Option<Waker>) -> TimerKey {
+        let at = self.ticks(deadline);
+        let index = self.insert_entry(at, waker);
+        TimerKey {
+            index,
+            generation: self.slots[index as usize].generation,
+        }
+    }
+
+    /// Puts a new timer for `at` in the heap array; returns its slot.
+    #[inline]
+    pub(crate) fn insert_entry(&mut self, at: u64, waker: Option<Waker>) -> u32 {
         let pos = self.heap.len();
-        let pos32 = u32::try_from(pos)
-            .ok()
-            .filter(|&p| p != NIL)
-            .expect("the timer heap is full (u32::MAX - 1 timers)");
-        let index = if self.free != NIL {
-            let index = self.free;
-            let slot = &mut self.slots[index as usize];
-            self.free = slot.link;
-            slot.generation = slot.generation.wrapping_add(1);
-            slot.link = pos32;
-            slot.waker = waker;
-            index
-        } else {
-            let index = self.slots.len() as u32; // < heap.len() + 1 <= u32::MAX
-            self.slots.push(Slot {
-                generation: 1,
-                link: pos32,
-                waker,
-            });
-            index
-        };
+        let index = self.alloc_slot(heap_position(pos), waker);
         let entry = HeapEntry {
-            at: self.ticks(deadline),
+            at,
             seq: self.bump_seq(),
             slot: index,
         };
+        self.push_entry(pos, entry);
+        index
+    }
+
+    /// Appends `entry`, whose slot already links to `pos` (the array's length), and
+    /// sifts it up into place.
+    #[inline]
+    pub(crate) fn push_entry(&mut self, pos: usize, entry: HeapEntry) {
         // Most timers land in order (always so in an empty heap): no sift, no writes
         // but the push (the slot already links to `pos`).
         let in_order = pos == 0 || !entry.before(&self.heap[(pos - 1) / D]);
@@ -246,9 +294,30 @@ impl<const D: usize> TimerHeap<D> {
         if !in_order {
             self.sift_up(pos, entry);
         }
-        TimerKey {
-            index,
-            generation: self.slots[index as usize].generation,
+    }
+
+    /// Takes a vacant slot (or a new one) for a timer: odd generation, `link`, `waker`.
+    #[inline]
+    pub(crate) fn alloc_slot(&mut self, link: u32, waker: Option<Waker>) -> u32 {
+        if self.free != NIL {
+            let index = self.free;
+            let slot = &mut self.slots[index as usize];
+            self.free = slot.link;
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.link = link;
+            slot.waker = waker;
+            index
+        } else {
+            let index = u32::try_from(self.slots.len())
+                .ok()
+                .filter(|&i| i < QUEUED)
+                .expect("the timer slab is full (2^31 - 1 timers)");
+            self.slots.push(Slot {
+                generation: 1,
+                link,
+                waker,
+            });
+            index
         }
     }
 
@@ -260,9 +329,16 @@ impl<const D: usize> TimerHeap<D> {
 
     /// Moves the timer of `key` to `deadline`, in place. It also goes behind every
     /// timer already set for the same deadline. Returns `false` for a stale key.
-    pub fn reset(&mut self, key: TimerKey, deadline: Instant) -> bool {
-        let Some(pos) = self.position(key) else {
-            return false;
+    ///
+    ///
+    /// Returns the timer's key from now on: the same key, except for a timer in a
+    /// common-timeout queue whose new deadline does not fit there (see
+    /// [`insert_common`](Self::insert_common)), which moves to the heap array under a new
+    /// key. `None` for a stale key.
+    pub fn reset(&mut self, key: TimerKey, deadline: Instant) -> Option<TimerKey> {
+        let pos = match self.locate(key)? {
+            Location::Heap(pos) => pos,
+            Location::Queued(node) => return Some(self.reset_queued(node, deadline)),
         };
         let old = self.heap[pos];
         let entry = HeapEntry {
@@ -275,7 +351,7 @@ impl<const D: usize> TimerHeap<D> {
         } else {
             self.sift_down(pos, entry);
         }
-        true
+        Some(key)
     }
 
     /// Sets the waker of `key`'s timer, unless the one it holds would wake the same task.
@@ -289,16 +365,22 @@ impl<const D: usize> TimerHeap<D> {
     /// It is the exact `Instant` given, for any deadline within about a century of the
     /// heap's creation; one further out is kept (and reported) as that bound.
     pub fn deadline(&self, key: TimerKey) -> Option<Instant> {
-        self.position(key)
-            .map(|pos| self.instant(self.heap[pos].at))
+        Some(match self.locate(key)? {
+            Location::Heap(pos) => self.instant(self.heap[pos].at),
+            Location::Queued(node) => self.queues.node_deadline(node),
+        })
     }
 
-    /// Whether `key`'s timer is still in the heap (neither fired nor cancelled).
+    /// Whether `key`'s timer is still set (neither fired nor cancelled).
     pub fn is_registered(&self, key: TimerKey) -> bool {
-        self.position(key).is_some()
+        self.locate(key).is_some()
     }
 
     /// The earliest deadline in the heap: how long the reactor may wait.
+    ///
+    /// It can be earlier than every timer set: a common-timeout queue whose first timer
+    /// was cancelled keeps its place until that deadline passes (cancelling stays O(1)),
+    /// and a wake-up then fires nothing early.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.heap.first().map(|e| self.instant(e.at))
     }
@@ -325,11 +407,17 @@ impl<const D: usize> TimerHeap<D> {
     pub fn drain_expired(&mut self, now: Instant, wakers: &mut Vec<Waker>) -> usize {
         let mut fired = 0;
         let now = self.ticks(now);
-        while let Some(top) = self.heap.first() {
+        while let Some(&top) = self.heap.first() {
             if top.at > now {
                 break;
             }
             let slot = top.slot;
+            if self.slots[slot as usize].waker.is_none()
+                && let Some(queue) = self.queues.proxied_by(slot)
+            {
+                fired += self.fire_queue_head(queue, top, wakers);
+                continue;
+            }
             self.remove_at(0);
             if let Some(waker) = self.release(slot) {
                 wakers.push(waker);
@@ -344,7 +432,9 @@ impl<const D: usize> TimerHeap<D> {
     ///
     /// - every entry is not before its parent, in `(deadline, seq)` order;
     /// - every entry's slot is occupied and links back to the entry's position;
-    /// - every occupied slot is in the heap exactly once;
+    /// - every occupied slot is in the heap or in a common-timeout queue exactly once;
+    /// - each queue is a well-linked list in `(deadline, seq)` order, and a queue with
+    ///   timers has a proxy entry in the heap that is not after its first timer;
     /// - the free list visits every vacant slot exactly once, and nothing else;
     /// - every sequence number is below the next one to be issued.
     ///
@@ -377,6 +467,7 @@ impl<const D: usize> TimerHeap<D> {
             );
         }
         let occupied = self.slots.iter().filter(|s| s.is_occupied()).count();
+        self.assert_queue_invariants();
         assert_eq!(
             occupied, n,
             "occupied slots and heap entries differ in number"
@@ -406,9 +497,13 @@ impl<const D: usize> TimerHeap<D> {
     /// Removes `key`'s timer and hands back its waker (the outer `None`: a stale key).
     /// Lets a shared owner drop the waker after releasing the heap.
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<Option<Waker>> {
-        let pos = self.position(key)?;
-        self.remove_at(pos);
-        Some(self.release(key.index))
+        match self.locate(key)? {
+            Location::Heap(pos) => {
+                self.remove_at(pos);
+                Some(self.release(key.index))
+            }
+            Location::Queued(node) => Some(self.unqueue(node)),
+        }
     }
 
     /// Moves the waker of every timer into `out`, leaving the timers set: what a heap
@@ -421,21 +516,24 @@ impl<const D: usize> TimerHeap<D> {
                 .filter(|slot| slot.is_occupied())
                 .filter_map(|slot| slot.waker.take()),
         );
+        self.queues.take_wakers(out);
     }
 
     /// Like [`set_waker`](Self::set_waker), but hands back the waker it replaced.
     pub(crate) fn update_waker(&mut self, key: TimerKey, waker: &Waker) -> Option<Option<Waker>> {
-        self.position(key)?;
-        let slot = &mut self.slots[key.index as usize];
-        match &slot.waker {
+        let stored = match self.locate(key)? {
+            Location::Heap(_) => &mut self.slots[key.index as usize].waker,
+            Location::Queued(node) => self.queues.waker_mut(node),
+        };
+        match stored {
             Some(old) if old.will_wake(waker) => Some(None),
-            _ => Some(slot.waker.replace(waker.clone())),
+            _ => Some(stored.replace(waker.clone())),
         }
     }
 
     /// `deadline` in nanoseconds after the epoch, clamped to `0..=MAX_TICKS`.
     #[inline]
-    fn ticks(&self, deadline: Instant) -> u64 {
+    pub(crate) fn ticks(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.epoch);
         since
             .as_secs()
@@ -452,15 +550,24 @@ impl<const D: usize> TimerHeap<D> {
         self.epoch + Duration::from_nanos(at)
     }
 
-    /// The heap position of `key`'s timer, if the key is current.
+    /// Where `key`'s timer is, if the key is current.
     #[inline]
-    fn position(&self, key: TimerKey) -> Option<usize> {
+    pub(crate) fn locate(&self, key: TimerKey) -> Option<Location> {
+        if key.index & QUEUED != 0 {
+            return self.queues.locate(key).map(Location::Queued);
+        }
         let slot = self.slots.get(key.index as usize)?;
-        (slot.generation == key.generation && slot.is_occupied()).then_some(slot.link as usize)
+        (slot.generation == key.generation && slot.is_occupied())
+            .then_some(Location::Heap(slot.link as usize))
+    }
+
+    /// The sequence number the next insert or reset will take.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     #[inline]
-    fn bump_seq(&mut self) -> u64 {
+    pub(crate) fn bump_seq(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         seq
@@ -475,7 +582,7 @@ impl<const D: usize> TimerHeap<D> {
 
     /// Frees `index` (whose entry has left the heap) and returns its waker.
     #[inline]
-    fn release(&mut self, index: u32) -> Option<Waker> {
+    pub(crate) fn release(&mut self, index: u32) -> Option<Waker> {
         let slot = &mut self.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
         slot.link = self.free;
@@ -485,7 +592,7 @@ impl<const D: usize> TimerHeap<D> {
 
     /// Takes the entry at `pos` out of the heap array and restores the heap order.
     #[inline]
-    fn remove_at(&mut self, pos: usize) {
+    pub(crate) fn remove_at(&mut self, pos: usize) {
         let last = self.heap.pop().expect("remove_at on an empty heap");
         if pos < self.heap.len() {
             // `last` fills the hole; the sift writes it where it belongs.
@@ -501,7 +608,7 @@ impl<const D: usize> TimerHeap<D> {
     /// until the parent is before `entry`. The entry is passed by value, not read back
     /// from the array, so a fresh push costs no reload.
     #[inline(always)]
-    fn sift_up(&mut self, mut pos: usize, entry: HeapEntry) {
+    pub(crate) fn sift_up(&mut self, mut pos: usize, entry: HeapEntry) {
         while pos > 0 {
             let parent = (pos - 1) / D;
             let above = self.heap[parent];
@@ -517,7 +624,7 @@ impl<const D: usize> TimerHeap<D> {
     /// Puts `entry` in the hole at `pos`, or lower: moves the first child up into the
     /// hole while that child is before `entry`.
     #[inline]
-    fn sift_down(&mut self, mut pos: usize, entry: HeapEntry) {
+    pub(crate) fn sift_down(&mut self, mut pos: usize, entry: HeapEntry) {
         let len = self.heap.len();
         loop {
             let first = pos * D + 1;

@@ -12,6 +12,11 @@
 //! them as `runtime::time`. Polling one outside a runtime panics with a clear message,
 //! and so does polling one whose runtime was dropped ([`Handle::shutdown`]).
 //!
+//! Timers that share one duration (a header-read timeout per request, an idle timeout
+//! per connection) can go through a [`CommonTimeout`] instead, libevent's common
+//! timeout: a FIFO queue beside the heap, O(1) to arm and to cancel, of which only the
+//! first timer stands in the heap.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //!
@@ -46,14 +51,18 @@
 //! assert_send(timer::interval(std::time::Duration::from_secs(1)));
 //! ```
 
+mod common;
 mod handle;
 mod heap;
 mod interval;
+mod queue;
 mod sleep;
 mod timeout;
 
+pub use common::CommonTimeout;
 pub use handle::{EnterGuard, Handle};
 pub use heap::{TimerHeap, TimerKey};
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
+pub use queue::{MAX_IDLE, QueueId};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};

@@ -5,6 +5,10 @@
 //! in the thread's current heap and keeps the heap's handle and the entry's key. Later
 //! polls only refresh the waker; the sleep is over once its entry is gone (the heap
 //! fired it). `reset` moves the entry in place, and dropping the sleep removes it.
+//!
+//! A sleep of a [`CommonTimeout`](crate::CommonTimeout) is set when it is made, in its
+//! queue (O(1), and no clock read at its first poll); from then on it is like any set
+//! sleep.
 
 use std::fmt;
 use std::future::Future;
@@ -82,6 +86,15 @@ pub struct Sleep {
 }
 
 impl Sleep {
+    /// A sleep whose timer `key` is already set, for `deadline`, in `handle`'s heap.
+    pub(crate) fn armed(handle: Handle, key: TimerKey, deadline: Instant) -> Sleep {
+        Sleep {
+            deadline,
+            heap: Some(handle),
+            key,
+        }
+    }
+
     /// The deadline.
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -99,7 +112,11 @@ impl Sleep {
         let this = self.get_mut();
         this.deadline = deadline;
         if let Some(handle) = &this.heap {
-            if handle.inner.heap.borrow_mut().reset(this.key, deadline) {
+            // A queued timer whose new deadline does not fit its queue moves to the heap
+            // array under a new key.
+            let moved = handle.inner.heap.borrow_mut().reset(this.key, deadline);
+            if let Some(key) = moved {
+                this.key = key;
                 return;
             }
             this.heap = None;

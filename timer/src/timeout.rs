@@ -76,6 +76,10 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> Timeout<F> {
+    pub(crate) fn new(future: F, delay: Sleep) -> Timeout<F> {
+        Timeout { future, delay }
+    }
+
     /// The wrapped future.
     pub fn get_ref(&self) -> &F {
         &self.future

@@ -104,13 +104,13 @@ fn reset_earlier_and_later() {
     let log = Arc::default();
     let t0 = Instant::now();
     let (mut heap, keys) = heap_with(t0, &[10, 20, 30, 40, 50], &log);
-    assert!(heap.reset(keys[4], t0 + ms(5))); // later to earliest
+    assert_eq!(heap.reset(keys[4], t0 + ms(5)), Some(keys[4])); // later to earliest
     heap.assert_invariants();
     assert_eq!(heap.next_deadline(), Some(t0 + ms(5)));
-    assert!(heap.reset(keys[0], t0 + ms(45))); // earliest to later
+    assert_eq!(heap.reset(keys[0], t0 + ms(45)), Some(keys[0])); // earliest to later
     heap.assert_invariants();
     assert_eq!(heap.deadline(keys[0]), Some(t0 + ms(45)));
-    assert!(heap.reset(keys[2], t0 + ms(20))); // a tie: goes behind timer 1
+    assert_eq!(heap.reset(keys[2], t0 + ms(20)), Some(keys[2])); // a tie: goes behind timer 1
     heap.assert_invariants();
     assert_eq!(heap.len(), 5);
     assert_eq!(fire_all(&mut heap, &log), [4, 1, 2, 3, 0]);
@@ -121,7 +121,7 @@ fn reset_to_the_same_deadline_goes_behind_its_ties() {
     let log = Arc::default();
     let t0 = Instant::now();
     let (mut heap, keys) = heap_with(t0, &[7, 7, 7], &log);
-    assert!(heap.reset(keys[0], t0 + ms(7)));
+    assert_eq!(heap.reset(keys[0], t0 + ms(7)), Some(keys[0]));
     assert_eq!(fire_all(&mut heap, &log), [1, 2, 0]);
 }
 
@@ -135,7 +135,7 @@ fn a_stale_key_does_nothing_even_after_its_slot_is_reused() {
     let fired = keys[0];
     assert!(!heap.is_registered(fired));
     assert!(!heap.cancel(fired));
-    assert!(!heap.reset(fired, t0));
+    assert_eq!(heap.reset(fired, t0), None);
     assert!(!heap.set_waker(fired, Waker::noop()));
     assert_eq!(heap.deadline(fired), None);
     // Stale after cancel.
@@ -147,7 +147,7 @@ fn a_stale_key_does_nothing_even_after_its_slot_is_reused() {
     assert_ne!(a, fired);
     for stale in [keys[0], keys[1]] {
         assert!(!heap.cancel(stale));
-        assert!(!heap.reset(stale, t0 + ms(100)));
+        assert_eq!(heap.reset(stale, t0 + ms(100)), None);
         assert_eq!(heap.deadline(stale), None);
     }
     assert_eq!(heap.deadline(a), Some(t0 + ms(3)));
@@ -167,7 +167,7 @@ fn a_key_from_another_heap_never_panics() {
         .unwrap();
     let mut small = TimerHeap::new();
     assert!(!small.cancel(far));
-    assert!(!small.reset(far, t0));
+    assert_eq!(small.reset(far, t0), None);
     assert!(!small.is_registered(far));
 }
 

@@ -1,9 +1,11 @@
 //! The timer heap against a model: a `BTreeMap` ordered by `(deadline, seq)`.
 //!
 //! Random sequences of insert, cancel, reset and fire (with the clock moved forward by
-//! random steps) must leave the heap and the model agreeing on every key, on the next
-//! deadline and on the order in which timers fire; `assert_invariants` runs after each
-//! step, in the spirit of libevent's `regress_minheap.c`.
+//! random steps), mixed with common-timeout operations (taking and giving back queues of
+//! a dozen durations, and arming timers in them, mostly in order and sometimes not),
+//! must leave the heap and the model agreeing on every key, on the next deadline and on
+//! the order in which timers fire; `assert_invariants` runs after each step, in the
+//! spirit of libevent's `regress_minheap.c`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -11,7 +13,7 @@ use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use timer::{TimerHeap, TimerKey};
+use timer::{QueueId, TimerHeap, TimerKey};
 
 /// Records its id when woken.
 struct Recorder {
@@ -35,7 +37,17 @@ enum Op {
     Reset(usize, u64),
     /// Advance the clock by `ms` and fire.
     Fire(u64),
+    /// Take a queue for the n-th duration of `DURATIONS`.
+    Acquire(usize),
+    /// Give back the n-th queue taken (if not given back yet).
+    Release(usize),
+    /// Arm a timer in the n-th queue taken, for `now + duration - early` ms.
+    Arm(usize, u64),
 }
+
+/// The durations of the common-timeout queues, in ms: more than `MAX_IDLE`, so that
+/// idle queues are dropped and reused.
+const DURATIONS: [u64; 12] = [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 1, 0];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -43,6 +55,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<usize>().prop_map(Op::Cancel),
         2 => (any::<usize>(), 0u64..100).prop_map(|(k, ms)| Op::Reset(k, ms)),
         1 => (0u64..30).prop_map(Op::Fire),
+        1 => (0..DURATIONS.len()).prop_map(Op::Acquire),
+        1 => any::<usize>().prop_map(Op::Release),
+        // Mostly in order; sometimes a little (a short walk) or a lot (the heap) early.
+        4 => (any::<usize>(), prop_oneof![6 => Just(0u64), 1 => 0u64..3, 1 => 0u64..40])
+            .prop_map(|(q, early)| Op::Arm(q, early)),
     ]
 }
 
@@ -53,12 +70,21 @@ struct Model {
     live: HashMap<usize, (Instant, u64)>,
     keys: Vec<TimerKey>,
     seq: u64,
+    /// Queues taken: their id, duration, and whether they are still held.
+    queues: Vec<(QueueId, u64, bool)>,
 }
 
 fn check(heap: &TimerHeap, model: &Model) {
     heap.assert_invariants();
     assert_eq!(heap.len(), model.order.len());
-    assert_eq!(heap.next_deadline(), model.order.keys().next().map(|k| k.0));
+    // A queue whose first timer was cancelled may wake the loop early (firing nothing),
+    // never late.
+    let next = model.order.keys().next().map(|k| k.0);
+    match (heap.next_deadline(), next) {
+        (Some(h), Some(m)) => assert!(h <= m, "the next deadline is late"),
+        (None, Some(_)) => panic!("a timer is set but the heap has no next deadline"),
+        (_, None) => {}
+    }
     for (id, key) in model.keys.iter().enumerate() {
         let expected = model.live.get(&id).map(|k| k.0);
         assert_eq!(heap.deadline(*key), expected, "deadline of timer {id}");
@@ -75,6 +101,7 @@ fn run(ops: Vec<Op>) {
         live: HashMap::new(),
         keys: Vec::new(),
         seq: 0,
+        queues: Vec::new(),
     };
     let mut now = start;
     for op in ops {
@@ -109,7 +136,11 @@ fn run(ops: Vec<Op>) {
                     model.order.insert((deadline, model.seq), id);
                     model.seq += 1;
                 }
-                assert_eq!(heap.reset(model.keys[id], deadline), live);
+                let key = heap.reset(model.keys[id], deadline);
+                assert_eq!(key.is_some(), live);
+                if let Some(key) = key {
+                    model.keys[id] = key;
+                }
             }
             Op::Cancel(_) | Op::Reset(..) => {}
             Op::Fire(ms) => {
@@ -124,7 +155,52 @@ fn run(ops: Vec<Op>) {
                 log.lock().unwrap().clear();
                 assert_eq!(heap.fire_expired(now), due.len());
                 assert_eq!(*log.lock().unwrap(), due, "fire order");
+                assert!(
+                    heap.next_deadline().is_none_or(|d| d > now),
+                    "something due is left after a fire"
+                );
             }
+            Op::Acquire(n) => {
+                let ms = DURATIONS[n];
+                let id = heap.common_queue(Duration::from_millis(ms));
+                assert_eq!(heap.queue_duration(id), Duration::from_millis(ms));
+                model.queues.push((id, ms, true));
+            }
+            Op::Release(n) if !model.queues.is_empty() => {
+                let i = n % model.queues.len();
+                if model.queues[i].2 {
+                    model.queues[i].2 = false;
+                    heap.release_queue(model.queues[i].0);
+                }
+            }
+            Op::Arm(n, early) => {
+                let held: Vec<(QueueId, u64)> = model
+                    .queues
+                    .iter()
+                    .filter(|q| q.2)
+                    .map(|q| (q.0, q.1))
+                    .collect();
+                if held.is_empty() {
+                    continue;
+                }
+                let (queue, ms) = held[n % held.len()];
+                let id = model.keys.len();
+                let deadline = (now + Duration::from_millis(ms))
+                    .checked_sub(Duration::from_millis(early))
+                    .unwrap_or(now)
+                    .max(start);
+                let waker = Waker::from(Arc::new(Recorder {
+                    id,
+                    log: log.clone(),
+                }));
+                model
+                    .keys
+                    .push(heap.insert_common(queue, deadline, Some(waker)));
+                model.order.insert((deadline, model.seq), id);
+                model.live.insert(id, (deadline, model.seq));
+                model.seq += 1;
+            }
+            Op::Release(_) => {}
         }
         check(&heap, &model);
     }
@@ -138,6 +214,13 @@ fn run(ops: Vec<Op>) {
     assert_eq!(*log.lock().unwrap(), rest);
     heap.assert_invariants();
     assert!(heap.is_empty());
+    assert_eq!(heap.next_deadline(), None, "a proxy was left behind");
+    for (id, _, held) in model.queues {
+        if held {
+            heap.release_queue(id);
+        }
+    }
+    heap.assert_invariants();
 }
 
 proptest! {
@@ -160,11 +243,14 @@ fn a_long_run_with_many_equal_deadlines() {
         x
     };
     let ops = (0..5000)
-        .map(|_| match next() % 9 {
+        .map(|_| match next() % 13 {
             0..=3 => Op::Insert(next() % 8),
             4 | 5 => Op::Cancel(next() as usize),
             6 | 7 => Op::Reset(next() as usize, next() % 8),
-            _ => Op::Fire(next() % 2),
+            8 => Op::Fire(next() % 2),
+            9 => Op::Acquire(next() as usize % 4),
+            10 => Op::Release(next() as usize),
+            _ => Op::Arm(next() as usize, next() % 3),
         })
         .collect();
     run(ops);
