@@ -14,6 +14,7 @@
 //! Like any evloop sleep, one polled after its runtime was dropped panics with a message
 //! that says so.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -22,7 +23,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::task::thread_id;
-use crate::time::{Sleep, sleep, sleep_until};
+use crate::time::{Sleep, sleep_until};
 
 /// Spawns the futures given to it on the current loop with [`spawn`](crate::spawn);
 /// they need not be `Send`. Panics outside a runtime, as `spawn` does.
@@ -39,31 +40,60 @@ where
     }
 }
 
-/// hyper's timer (header-read timeouts, keep-alive) on the current loop's timer heap.
+/// hyper's timer (header-read timeouts, keep-alive) on the current loop's timers.
+///
+/// hyper arms a timer of one configured duration per request (the header-read timeout)
+/// and cancels nearly all of them. So every sleep goes into the loop's
+/// [`CommonTimeout`](crate::time::CommonTimeout) queue for its duration, where arming and cancelling are O(1) and
+/// the timer heap is not touched; the loop keeps the queues of recently seen durations.
+/// hyper asks for `now()` and then for `sleep_until(now + duration)`: the timer
+/// remembers the `now` it gave, so it knows the duration behind such a deadline. A
+/// deadline it cannot place in a queue goes to the heap; every sleep fires at its
+/// deadline either way.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EvloopTimer;
 
+thread_local! {
+    /// The last instant [`EvloopTimer::now`] returned on this thread, for the next
+    /// `sleep_until` to find the duration behind its deadline.
+    static LAST_NOW: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
 impl hyper::rt::Timer for EvloopTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(EvloopSleep::new(sleep(duration)))
+        let deadline = Instant::now() + duration;
+        let sleep = timer::Handle::current().sleep_until_common(duration, deadline);
+        Box::pin(EvloopSleep::new(sleep))
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(EvloopSleep::new(sleep_until(deadline)))
+        let sleep = match LAST_NOW.take() {
+            Some(now) if deadline >= now => {
+                timer::Handle::current().sleep_until_common(deadline - now, deadline)
+            }
+            _ => sleep_until(deadline),
+        };
+        Box::pin(EvloopSleep::new(sleep))
+    }
+
+    fn now(&self) -> Instant {
+        let now = Instant::now();
+        LAST_NOW.set(Some(now));
+        now
     }
 }
 
 /// A loop-thread [`Sleep`] that hyper may hold as `Send + Sync`.
 pub struct EvloopSleep {
     /// Invariant: touched (polled or dropped) only on the thread `owner`.
-    inner: ManuallyDrop<Pin<Box<Sleep>>>,
+    inner: ManuallyDrop<Sleep>,
     owner: u32,
 }
 
 impl EvloopSleep {
     fn new(inner: Sleep) -> EvloopSleep {
         EvloopSleep {
-            inner: ManuallyDrop::new(Box::pin(inner)),
+            inner: ManuallyDrop::new(inner),
             owner: thread_id(),
         }
     }
@@ -85,7 +115,8 @@ impl Future for EvloopSleep {
             thread_id(),
             "an evloop sleep was polled on another thread than its loop's"
         );
-        self.inner.as_mut().poll(cx)
+        // `Sleep` is `Unpin`.
+        Pin::new(&mut *self.inner).poll(cx)
     }
 }
 

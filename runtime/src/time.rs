@@ -15,6 +15,6 @@
 //! ```
 
 pub use timer::{
-    Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, interval, interval_at, sleep,
-    sleep_until, timeout, timeout_at,
+    CommonTimeout, Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, interval, interval_at,
+    sleep, sleep_until, timeout, timeout_at,
 };
