@@ -151,6 +151,15 @@ fn micro_mode(args: &Args, name: &str) -> Result<(), String> {
         "sleep_cancel" => Micro::SleepCancel(n),
         "sleep_fire" => Micro::SleepFire(n),
         "sleep_precision" => Micro::SleepPrecision(args.parse("--us", 100u64)?, n),
+        "timers_equal" => Micro::EqualTimers {
+            n,
+            common: args.has("--common"),
+            shuffled: match args.value("--order").unwrap_or("fifo") {
+                "fifo" => false,
+                "shuffled" => true,
+                other => return Err(format!("unknown --order {other:?}")),
+            },
+        },
         other => return Err(format!("unknown micro workload {other:?}")),
     };
     let line = match args.value("--runtime").unwrap_or("evloop") {

@@ -81,5 +81,27 @@ crate::micro::suite!(
 
 /// Runs a task workload on evloop.
 pub fn micro(m: Micro) -> String {
-    on_evloop::run(m)
+    match m {
+        // evloop's `Sleep` is `Unpin`: held in place, as a user would hold it.
+        Micro::EqualTimers {
+            n,
+            common,
+            shuffled,
+        } => {
+            let order = crate::micro::drop_order(n, shuffled);
+            block_on(async move {
+                let start = crate::micro::thread_cpu_secs();
+                let sleeps: Vec<_> = if common {
+                    let ct = runtime::time::CommonTimeout::new(crate::micro::EQUAL_TIMER);
+                    (0..n).map(|_| Some(ct.sleep())).collect()
+                } else {
+                    (0..n)
+                        .map(|_| Some(runtime::time::sleep(crate::micro::EQUAL_TIMER)))
+                        .collect()
+                };
+                crate::micro::arm_and_cancel(sleeps, &order, start).await
+            })
+        }
+        m => on_evloop::run(m),
+    }
 }

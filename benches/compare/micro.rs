@@ -21,6 +21,74 @@ pub enum Micro {
     SleepFire(u64),
     /// Sequential sleeps of this many microseconds, 1000 of them (200 quick).
     SleepPrecision(u64, u64),
+    /// This many `sleep(10 s)` set (polled once) and held, then all dropped, in the
+    /// order they were set or shuffled; on evloop through a `CommonTimeout` when
+    /// `common`, else the heap.
+    EqualTimers {
+        n: u64,
+        common: bool,
+        shuffled: bool,
+    },
+}
+
+/// The duration every timer of [`Micro::EqualTimers`] shares.
+pub const EQUAL_TIMER: Duration = Duration::from_secs(10);
+
+/// The order in which [`Micro::EqualTimers`] drops its timers: `0..n`, or a shuffle of
+/// it by a small xorshift, the same for every runtime.
+pub fn drop_order(n: u64, shuffled: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n as usize).collect();
+    if !shuffled {
+        return order;
+    }
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// The calling thread's CPU time, in seconds: what [`Micro::EqualTimers`] measures, so
+/// that other work on the machine does not count.
+pub fn thread_cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always
+    // available on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Sets (polls once) every timer of `sleeps`, made since `start` (a
+/// [`thread_cpu_secs`] reading), then drops them in `order`; returns the result line:
+/// the CPU seconds in all, and those of the two phases. Each timer is an `Option` so it
+/// can be dropped in place.
+pub async fn arm_and_cancel<S: std::future::Future + Unpin>(
+    mut sleeps: Vec<Option<S>>,
+    order: &[usize],
+    start: f64,
+) -> String {
+    poll_fn(|cx| {
+        for s in sleeps.iter_mut().flatten() {
+            assert!(std::pin::Pin::new(s).poll(cx).is_pending());
+        }
+        Poll::Ready(())
+    })
+    .await;
+    let armed = thread_cpu_secs() - start;
+    for &i in order {
+        sleeps[i] = None;
+    }
+    let secs = thread_cpu_secs() - start;
+    format!(
+        "secs={secs:.6} arm_secs={armed:.6} cancel_secs={:.6}",
+        secs - armed
+    )
 }
 
 /// The state two ping-pong tasks share. `Send`, so the same code runs on tokio.
@@ -108,7 +176,10 @@ macro_rules! suite {
             use std::task::Poll;
             use std::time::{Duration, Instant};
 
-            use crate::micro::{Court, Micro, p50_p99, player, spread};
+            use crate::micro::{
+                Court, EQUAL_TIMER, Micro, arm_and_cancel, drop_order, p50_p99, player, spread,
+                thread_cpu_secs,
+            };
 
             /// Runs `m` and returns the `key=value` pairs of its result line.
             pub fn run(m: Micro) -> String {
@@ -154,6 +225,16 @@ macro_rules! suite {
                                 h.await.expect("task failed");
                             }
                             format!("secs={:.6}", start.elapsed().as_secs_f64())
+                        })
+                    }
+                    Micro::EqualTimers { n, shuffled, .. } => {
+                        let order = drop_order(n, shuffled);
+                        $block_on(async move {
+                            let start = thread_cpu_secs();
+                            let sleeps: Vec<_> = (0..n)
+                                .map(|_| Some(Box::pin($sleep(EQUAL_TIMER))))
+                                .collect();
+                            arm_and_cancel(sleeps, &order, start).await
                         })
                     }
                     Micro::SleepPrecision(us, k) => $block_on(async move {

@@ -12,7 +12,7 @@ use crate::report::{Goal, Key, Profile, Results};
 use crate::serve::{ECHO_BUF, IDLE_BUF};
 
 /// The names `--only` accepts, in the order of a full run.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "echo",
     "http",
     "hyper",
@@ -21,6 +21,7 @@ pub const NAMES: [&str; 10] = [
     "sleep_cancel",
     "sleep_fire",
     "sleep_precision",
+    "timers_equal",
     "memory",
     "instructions",
 ];
@@ -77,6 +78,7 @@ pub fn run(name: &str, plan: &Plan, results: &mut Results) {
         "spawn" | "pingpong" | "sleep_cancel" | "sleep_fire" | "sleep_precision" => {
             micro(name, plan, results)
         }
+        "timers_equal" => timers_equal(plan, results),
         "memory" => memory(plan, results),
         "instructions" => instructions(plan, results),
         _ => Err(std::io::Error::other(format!("unknown workload {name}"))),
@@ -361,6 +363,111 @@ fn micro(name: &str, plan: &Plan, results: &mut Results) -> std::io::Result<()> 
                     }
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Equal-duration timers: 1M `sleep(10 s)` set and held, then cancelled, on evloop
+/// through a `CommonTimeout` and through the heap, each beside tokio's `sleep` (boxed,
+/// as it is `!Unpin`). Two orders of cancelling: the order they were set in (oldest
+/// first, as equal timeouts of requests that finish in turn are), and a shuffle.
+/// Measured in the thread's CPU time, so that other work on the machine does not
+/// count. The goal compares evloop's `CommonTimeout` row with its heap row.
+fn timers_equal(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
+    let n = if plan.quick { MILLION / 10 } else { MILLION };
+    let label = if plan.quick { "100k" } else { "1M" };
+    // (order, CommonTimeout?) → evloop's totals, for the goal.
+    let mut totals: Vec<((&str, bool), Vec<f64>)> = Vec::new();
+    for pair in 0..plan.pairs {
+        for order in ["fifo", "shuffled"] {
+            for common in [true, false] {
+                let params = format!(
+                    "{label} × sleep(10 s), {}, cancelled {}",
+                    if common { "CommonTimeout" } else { "heap" },
+                    if order == "fifo" {
+                        "oldest first"
+                    } else {
+                        "shuffled"
+                    }
+                );
+                for runtime in ["evloop", "tokio"] {
+                    progress(&format!(
+                        "equal-duration timers, {params}, {runtime}, pair {}/{}",
+                        pair + 1,
+                        plan.pairs
+                    ));
+                    let mut args = vec![
+                        "timers_equal".to_string(),
+                        "--n".into(),
+                        n.to_string(),
+                        "--order".into(),
+                        order.into(),
+                        "--runtime".into(),
+                        runtime.into(),
+                    ];
+                    if common {
+                        args.push("--common".into());
+                    }
+                    let out = match child::micro(&args, Duration::from_secs(300)) {
+                        Ok(out) => out,
+                        Err(e) => {
+                            failed(results, &format!("equal-duration timers on {runtime}"), &e);
+                            continue;
+                        }
+                    };
+                    if let (Some(secs), "evloop") = (out.get("secs"), runtime) {
+                        match totals.iter_mut().find(|(k, _)| *k == (order, common)) {
+                            Some((_, v)) => v.push(*secs),
+                            None => totals.push(((order, common), vec![*secs])),
+                        }
+                    }
+                    for (k, metric) in [
+                        ("secs", "CPU time"),
+                        ("arm_secs", "CPU time to arm"),
+                        ("cancel_secs", "CPU time to cancel"),
+                    ] {
+                        if let Some(v) = out.get(k) {
+                            let key = Key {
+                                workload: "arm + cancel, equal durations",
+                                metric,
+                                params: &params,
+                                params_json: json!({"n": n, "common": common, "order": order}),
+                                unit: "ms",
+                                higher_is_better: false,
+                                goals: &[],
+                            };
+                            results.record(key, runtime, v * 1e3);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let median = |order: &str, common: bool| {
+        let mut v = totals
+            .iter()
+            .find(|(k, _)| *k == (order, common))?
+            .1
+            .clone();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    for order in ["fifo", "shuffled"] {
+        if let (Some(ct), Some(heap)) = (median(order, true), median(order, false)) {
+            let r = ct / heap;
+            results.notes.push(format!(
+                "equal-duration timers, cancelled {}: evloop's CommonTimeout takes {r:.2}× \
+                 the heap's CPU time (medians {:.1} ms against {:.1} ms; goal ≤ 0.30×: {})",
+                if order == "fifo" {
+                    "oldest first"
+                } else {
+                    "shuffled"
+                },
+                ct * 1e3,
+                heap * 1e3,
+                if r <= 0.3 { "met" } else { "**missed**" }
+            ));
         }
     }
     Ok(())
