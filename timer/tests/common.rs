@@ -347,3 +347,37 @@ fn a_common_timeout_outlives_its_handles_while_sleeps_use_it() {
         assert!(Pin::new(s).poll(&mut cx).is_ready());
     }
 }
+
+#[test]
+fn a_common_sleep_of_a_shut_down_heap_is_woken_then_panics() {
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let timers = Handle::new();
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    let ct = CommonTimeout::new_in(&timers, Duration::from_secs(3600));
+    let mut s = ct.sleep();
+    assert!(Pin::new(&mut s).poll(&mut cx).is_pending());
+    timers.shutdown();
+    assert_eq!(
+        count.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "woken"
+    );
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = Pin::new(&mut s).poll(&mut cx);
+    }));
+    let message = polled.expect_err("a sleep of a dead heap panics");
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| message.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(message.contains("dropped"), "unexpected message: {message}");
+}
