@@ -39,6 +39,7 @@ mod builder;
 mod error;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+mod join_set;
 mod per_core;
 mod runtime;
 pub mod signal;
@@ -51,6 +52,7 @@ pub use builder::{
     Builder, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_EVENT_INTERVAL, DEFAULT_MAX_BLOCKING_THREADS,
 };
 pub use error::JoinError;
+pub use join_set::JoinSet;
 pub use per_core::{LoopError, run_per_core};
 pub use reactor::BackendKind;
 pub use runtime::{Runtime, loop_index, spawn};
