@@ -43,6 +43,7 @@ mod join_set;
 mod per_core;
 mod runtime;
 pub mod signal;
+pub mod sync;
 mod task;
 pub mod time;
 mod yield_now;
