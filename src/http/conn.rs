@@ -1,16 +1,17 @@
 //! One connection: read, parse every complete request, answer them in one write, repeat.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
+use runtime::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::request::{self, Head, Method, Parsed, Route};
 use super::response::{self, Status};
-use super::{Config, Sleeper, Stats};
+use super::{Config, Sleeper, Stats, date};
 
 /// The output buffer is written out once it holds this much, even if more complete
 /// requests are buffered.
@@ -31,8 +32,45 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     T: Sleeper,
 {
+    serve(stream, config, timer, stats, None).await
+}
+
+/// [`serve_connection`], drained when `drain` is cancelled: from then on, a connection
+/// waiting for a request closes at once, and the request in flight (one whose first byte
+/// has arrived) is answered with `Connection: close`, after which the connection closes.
+///
+/// The server stops the connection for good by dropping the future, for example when its
+/// grace period is over. The token is read once per answer (an atomic load) and watched
+/// only while the connection waits for a request, so the drain costs the hot path
+/// next to nothing.
+pub async fn serve_connection_graceful<S, T>(
+    stream: S,
+    config: &Config,
+    timer: &T,
+    stats: &Stats,
+    drain: &CancellationToken,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: Sleeper,
+{
+    serve(stream, config, timer, stats, Some(drain)).await
+}
+
+async fn serve<S, T>(
+    stream: S,
+    config: &Config,
+    timer: &T,
+    stats: &Stats,
+    drain: Option<&CancellationToken>,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: Sleeper,
+{
     Stats::count(&stats.connections);
     let sleep = pin!(None);
+    let wait = pin!(drain.map(|token| token.clone().cancelled_owned()));
     let mut conn = Conn {
         stream,
         config,
@@ -43,6 +81,8 @@ where
             armed: None,
             fired: false,
         },
+        drain: Drain { token: drain, wait },
+        now: Instant::now(),
         buf: vec![0; config.max_header_bytes.max(64)],
         start: 0,
         end: 0,
@@ -63,7 +103,8 @@ where
 enum End {
     /// The peer closed its side between requests, or in the middle of one.
     PeerClosed,
-    /// The answer said `Connection: close`, or the request was refused: shut down and linger.
+    /// The answer said `Connection: close`, the request was refused, or the drain began
+    /// while no request was in flight: shut down and linger.
     Close,
     /// No request within the idle timeout, or a body too slow: close at once.
     TimedOut,
@@ -74,6 +115,9 @@ struct Conn<'a, S, T: Sleeper> {
     config: &'a Config,
     stats: &'a Stats,
     clock: Clock<'a, T>,
+    drain: Drain<'a>,
+    /// When the last read returned: the `Date` of the answers to what it read.
+    now: Instant,
     /// The read buffer; `buf[start..end]` holds the bytes not yet consumed.
     buf: Vec<u8>,
     start: usize,
@@ -125,11 +169,15 @@ where
             if self.end - self.start >= self.buf.len() {
                 return self.refuse(Status::HeadersTooLarge);
             }
-            let n = match self.read_more(deadline).await {
-                Ok(n) => n,
+            // Between requests, a drain closes the connection.
+            let idle = head_started.is_none() && self.start == self.end;
+            let n = match self.read_into_buf(deadline, idle).await {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(End::Close),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut && head_started.is_some() => {
                     Stats::count(&self.stats.timed_out);
-                    response::refuse(&mut self.out, Status::RequestTimeout);
+                    let date = date::current(Instant::now());
+                    response::refuse(&mut self.out, Status::RequestTimeout, &date);
                     return Ok(End::Close);
                 }
                 Err(e) => return Err(e),
@@ -137,7 +185,7 @@ where
             if n == 0 {
                 return Ok(End::PeerClosed);
             }
-            head_started.get_or_insert_with(Instant::now);
+            head_started.get_or_insert(self.now);
             // Parse again only once a line is complete: a client sending a byte at a time
             // costs one parse per line, not one per byte.
             parse = self.buf[self.end - n..self.end].contains(&b'\n');
@@ -149,17 +197,36 @@ where
         if head.body_len > self.config.max_body_bytes {
             return self.refuse(Status::PayloadTooLarge).map(Some);
         }
+        let mut head = *head;
+        if let (Route::Delay(Some(ms)), Method::Get | Method::Head) = (head.route, head.method) {
+            self.delay(ms).await?;
+        }
+        // A drain that began before the answer is written makes it the last.
+        head.keep_alive &= !self.drain.begun();
         let buffered = (self.end - self.start) as u64;
         if head.expects_continue && buffered < head.body_len {
             self.out.extend_from_slice(response::CONTINUE);
         }
-        response::answer(&mut self.out, head, self.stats.loop_index);
+        let date = date::current(self.now);
+        response::answer(&mut self.out, &head, self.stats.loop_index, &date);
         Stats::count(&self.stats.requests);
         if head.body_len > 0 {
             let echo = head.route == Route::Echo && head.method == Method::Post;
             self.body(head.body_len, echo).await?;
         }
         Ok((!head.keep_alive).then_some(End::Close))
+    }
+
+    /// Waits `ms` milliseconds for `GET /delay`, after writing out the answers before it.
+    async fn delay(&mut self, ms: u32) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.flush().await?;
+        }
+        let until = Instant::now() + Duration::from_millis(u64::from(ms));
+        let clock = &mut self.clock;
+        poll_fn(|cx| clock.poll_expired(cx, until)).await;
+        self.now = Instant::now();
+        Ok(())
     }
 
     /// Consumes a body of `len` bytes, copying it to the output if `echo`, or dropping it.
@@ -189,13 +256,23 @@ where
     /// Queues the answer refusing a request; the connection closes after it.
     fn refuse(&mut self, status: Status) -> io::Result<End> {
         Stats::count(&self.stats.rejected);
-        response::refuse(&mut self.out, status);
+        response::refuse(&mut self.out, status, &date::current(Instant::now()));
         Ok(End::Close)
     }
 
     /// Reads more bytes after `buf[..end]`, or fails with `TimedOut` at `deadline`.
     /// Returns 0 at end of stream.
     async fn read_more(&mut self, deadline: Instant) -> io::Result<usize> {
+        Ok(self.read_into_buf(deadline, false).await?.unwrap_or(0))
+    }
+
+    /// [`read_more`](Conn::read_more), but if `drainable`, `None` once the drain has
+    /// begun and no byte is waiting.
+    async fn read_into_buf(
+        &mut self,
+        deadline: Instant,
+        drainable: bool,
+    ) -> io::Result<Option<usize>> {
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         } else if self.end == self.buf.len() {
@@ -207,6 +284,7 @@ where
             buf,
             end,
             clock,
+            drain,
             ..
         } = self;
         let into = &mut buf[*end..];
@@ -214,8 +292,11 @@ where
             loop {
                 match Pin::new(&mut *stream).poll_read(cx, into) {
                     Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Poll::Ready(result) => return Poll::Ready(result),
+                    Poll::Ready(result) => return Poll::Ready(result.map(Some)),
                     Poll::Pending => {
+                        if drainable && drain.poll_begun(cx).is_ready() {
+                            return Poll::Ready(Ok(None));
+                        }
                         return clock
                             .poll_expired(cx, deadline)
                             .map(|()| Err(io::ErrorKind::TimedOut.into()));
@@ -224,7 +305,10 @@ where
             }
         })
         .await?;
-        *end += n;
+        self.now = Instant::now();
+        if let Some(n) = n {
+            self.end += n;
+        }
         Ok(n)
     }
 
@@ -280,6 +364,29 @@ where
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+/// The server's drain, as one connection sees it: the token, and the one wait on it
+/// that the connection keeps registered for its whole life (so that waiting for a
+/// request again costs no registration).
+struct Drain<'a> {
+    token: Option<&'a CancellationToken>,
+    wait: Pin<&'a mut Option<WaitForCancellationFutureOwned>>,
+}
+
+impl Drain<'_> {
+    /// Whether the drain has begun.
+    fn begun(&self) -> bool {
+        self.token.is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// `Ready` once the drain has begun; never for a connection served without one.
+    fn poll_begun(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.wait.as_mut().as_pin_mut() {
+            Some(wait) => wait.poll(cx),
+            None => Poll::Pending,
         }
     }
 }

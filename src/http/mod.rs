@@ -9,6 +9,7 @@
 //! | `GET /`                             | `200`, `Hello, world!`                        |
 //! | `GET /json`                         | `200`, `{"message":"Hello, world!"}`           |
 //! | `GET /loop`                         | `200`, the loop index of [`Stats`]            |
+//! | `GET /delay?ms=N`                   | `200`, `delayed N ms`, after `N` ms (`N` ≤ 10000; else `400`) |
 //! | `POST /echo` with `Content-Length`  | `200`, the request body                       |
 //! | an unknown path                     | `404`                                         |
 //! | another method on a known path      | `405` with `Allow`                            |
@@ -17,7 +18,12 @@
 //! Keep-alive is the default for HTTP/1.1 and opt-in (`Connection: keep-alive`) for
 //! HTTP/1.0; `Connection: close` is honoured. Pipelined requests are answered in order:
 //! every complete request in the read buffer is answered before the next read, and the
-//! answers go out in one write.
+//! answers go out in one write. Every answer carries a `Date` header (RFC 9110), formatted
+//! once per second per thread.
+//!
+//! [`serve_connection_graceful`] also watches a drain token: once it is cancelled, a
+//! connection waiting for a request closes at once, and a request in flight is answered
+//! with `Connection: close` before the connection closes.
 //!
 //! Hostile input gets an answer and the connection is closed:
 //!
@@ -63,6 +69,7 @@
 //! ```
 
 mod conn;
+mod date;
 mod request;
 mod response;
 
@@ -71,7 +78,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-pub use conn::serve_connection;
+pub use conn::{serve_connection, serve_connection_graceful};
 
 /// Limits and timeouts of [`serve_connection`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -21,8 +21,14 @@ pub(crate) enum Route {
     Json,
     Echo,
     Loop,
+    /// `/delay?ms=N`: the delay in milliseconds, or `None` if `N` is missing, malformed
+    /// or above [`MAX_DELAY_MS`].
+    Delay(Option<u32>),
     NotFound,
 }
+
+/// The longest delay `GET /delay?ms=N` takes.
+pub(crate) const MAX_DELAY_MS: u32 = 10_000;
 
 /// A parsed, checked request head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,14 +151,29 @@ fn method_of(method: &str) -> Method {
 }
 
 fn route_of(target: &str) -> Route {
-    let path = target.split_once('?').map_or(target, |(path, _query)| path);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     match path {
         "/" => Route::Hello,
         "/json" => Route::Json,
         "/echo" => Route::Echo,
         "/loop" => Route::Loop,
+        "/delay" => Route::Delay(delay_ms(query)),
         _ => Route::NotFound,
     }
+}
+
+/// The `ms` parameter of `/delay`: exactly one, of 1 to 5 ASCII digits, at most
+/// [`MAX_DELAY_MS`]. Other parameters are ignored.
+fn delay_ms(query: &str) -> Option<u32> {
+    let mut values = query.split('&').filter_map(|pair| pair.strip_prefix("ms="));
+    let value = values.next()?;
+    if values.next().is_some() || value.is_empty() || value.len() > 5 {
+        return None;
+    }
+    if !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok().filter(|ms| *ms <= MAX_DELAY_MS)
 }
 
 #[cfg(test)]
@@ -197,6 +218,31 @@ mod tests {
             complete("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n").route,
             Route::NotFound
         );
+    }
+
+    #[test]
+    fn delay_takes_one_bounded_number_of_milliseconds() {
+        let route =
+            |target: &str| complete(&format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n")).route;
+        assert_eq!(route("/delay?ms=1500"), Route::Delay(Some(1500)));
+        assert_eq!(route("/delay?ms=0"), Route::Delay(Some(0)));
+        assert_eq!(route("/delay?x=1&ms=10000"), Route::Delay(Some(10_000)));
+        for bad in [
+            "/delay",
+            "/delay?",
+            "/delay?ms=",
+            "/delay?ms=10001",
+            "/delay?ms=99999999999999999999",
+            "/delay?ms=-1",
+            "/delay?ms=+5",
+            "/delay?ms=1.5",
+            "/delay?ms=12abc",
+            "/delay?ms=1&ms=2",
+            "/delay?MS=5",
+        ] {
+            assert_eq!(route(bad), Route::Delay(None), "{bad}");
+        }
+        assert_eq!(route("/delayed?ms=5"), Route::NotFound);
     }
 
     #[test]

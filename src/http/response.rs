@@ -1,6 +1,7 @@
 //! Writing answers into the connection's output buffer, without allocating.
 
-use super::request::{Head, Method, Route};
+use super::date;
+use super::request::{Head, MAX_DELAY_MS, Method, Route};
 
 /// The statuses the server answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,9 @@ const OCTETS: &[u8] = b"application/octet-stream";
 pub(crate) const HELLO: &[u8] = b"Hello, world!";
 /// The body of `GET /json`.
 pub(crate) const HELLO_JSON: &[u8] = br#"{"message":"Hello, world!"}"#;
+/// The body of the `400` answer to a `/delay` without a valid `ms`.
+const BAD_DELAY: &[u8] = b"Bad Request: ms must be a whole number from 0 to 10000\n";
+const _: () = assert!(MAX_DELAY_MS == 10_000, "BAD_DELAY states the bound");
 
 /// How the connection goes on after an answer, as said in its `Connection` header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,18 +79,27 @@ impl Persist {
 }
 
 /// Appends the answer to `head` to `out`, except for the body of `POST /echo`, which the
-/// caller copies after it (its length is `head.body_len`).
-pub(crate) fn answer(out: &mut Vec<u8>, head: &Head, loop_index: usize) -> Status {
+/// caller copies after it (its length is `head.body_len`). `date` is the `Date` value;
+/// a `/delay` answer is written once the caller has waited.
+pub(crate) fn answer(
+    out: &mut Vec<u8>,
+    head: &Head,
+    loop_index: usize,
+    date: &[u8; date::LEN],
+) -> Status {
     let persist = Persist::of(head);
     let get = matches!(head.method, Method::Get | Method::Head);
     let with_body = head.method != Method::Head;
     let mut digits = [0u8; 20];
+    let mut delayed = [0u8; 32];
     let (status, content_type, body): (Status, &[u8], &[u8]) = match (head.route, head.method) {
         (Route::Hello, _) if get => (Status::Ok, TEXT, HELLO),
         (Route::Json, _) if get => (Status::Ok, JSON, HELLO_JSON),
         (Route::Loop, _) if get => (Status::Ok, TEXT, format_u64(&mut digits, loop_index as u64)),
+        (Route::Delay(Some(ms)), _) if get => (Status::Ok, TEXT, delay_body(&mut delayed, ms)),
+        (Route::Delay(None), _) if get => (Status::BadRequest, TEXT, BAD_DELAY),
         (Route::Echo, Method::Post) => {
-            write_head(out, Status::Ok, OCTETS, head.body_len, persist, None);
+            write_head(out, Status::Ok, OCTETS, head.body_len, persist, None, date);
             return Status::Ok;
         }
         (Route::NotFound, _) => (Status::NotFound, TEXT, Status::NotFound.text()),
@@ -105,12 +118,21 @@ pub(crate) fn answer(out: &mut Vec<u8>, head: &Head, loop_index: usize) -> Statu
                 text.len() as u64,
                 persist,
                 Some(allow),
+                date,
             );
             out.extend_from_slice(text);
             return Status::MethodNotAllowed;
         }
     };
-    write_head(out, status, content_type, body.len() as u64, persist, None);
+    write_head(
+        out,
+        status,
+        content_type,
+        body.len() as u64,
+        persist,
+        None,
+        date,
+    );
     if with_body {
         out.extend_from_slice(body);
     }
@@ -118,10 +140,31 @@ pub(crate) fn answer(out: &mut Vec<u8>, head: &Head, loop_index: usize) -> Statu
 }
 
 /// Appends an error answer that closes the connection.
-pub(crate) fn refuse(out: &mut Vec<u8>, status: Status) {
+pub(crate) fn refuse(out: &mut Vec<u8>, status: Status, date: &[u8; date::LEN]) {
     let text = status.text();
-    write_head(out, status, TEXT, text.len() as u64, Persist::Close, None);
+    write_head(
+        out,
+        status,
+        TEXT,
+        text.len() as u64,
+        Persist::Close,
+        None,
+        date,
+    );
     out.extend_from_slice(text);
+}
+
+/// The body of `GET /delay?ms=N`: `delayed N ms`.
+fn delay_body(buf: &mut [u8; 32], ms: u32) -> &[u8] {
+    let mut digits = [0u8; 20];
+    let digits = format_u64(&mut digits, u64::from(ms));
+    let parts: [&[u8]; 3] = [b"delayed ", digits, b" ms"];
+    let mut len = 0;
+    for part in parts {
+        buf[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
+    &buf[..len]
 }
 
 /// The interim answer to `Expect: 100-continue`.
@@ -134,9 +177,12 @@ fn write_head(
     content_length: u64,
     persist: Persist,
     allow: Option<&[u8]>,
+    date: &[u8; date::LEN],
 ) {
     out.extend_from_slice(status.line());
-    out.extend_from_slice(b"Content-Type: ");
+    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\nContent-Type: ");
     out.extend_from_slice(content_type);
     out.extend_from_slice(b"\r\nContent-Length: ");
     let mut digits = [0u8; 20];
@@ -181,9 +227,11 @@ mod tests {
         }
     }
 
+    const DATE: &[u8; date::LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
     fn text(h: &Head) -> String {
         let mut out = Vec::new();
-        answer(&mut out, h, 3);
+        answer(&mut out, h, 3, DATE);
         String::from_utf8(out).unwrap()
     }
 
@@ -203,7 +251,7 @@ mod tests {
         let hello = text(&head(Route::Hello, Method::Get, 1, true));
         assert_eq!(
             hello,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\r\nHello, world!"
+            "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\r\nHello, world!"
         );
         let head_only = text(&head(Route::Json, Method::Head, 1, true));
         assert!(
@@ -219,5 +267,36 @@ mod tests {
         assert!(not_allowed.contains("405") && not_allowed.contains("Allow: POST\r\n"));
         let not_allowed = text(&head(Route::Hello, Method::Post, 1, true));
         assert!(not_allowed.contains("Allow: GET, HEAD\r\n"));
+        let delayed = text(&head(Route::Delay(Some(1500)), Method::Get, 1, true));
+        assert!(delayed.starts_with("HTTP/1.1 200 OK\r\n"), "{delayed}");
+        assert!(delayed.ends_with("Content-Length: 15\r\n\r\ndelayed 1500 ms"));
+        let bad = text(&head(Route::Delay(None), Method::Get, 1, true));
+        assert!(bad.starts_with("HTTP/1.1 400 "), "{bad}");
+        assert!(bad.ends_with("from 0 to 10000\n"), "{bad}");
+        let not_allowed = text(&head(Route::Delay(Some(5)), Method::Post, 1, true));
+        assert!(not_allowed.contains("Allow: GET, HEAD\r\n"));
+    }
+
+    #[test]
+    fn every_answer_has_a_date() {
+        let mut out = Vec::new();
+        refuse(&mut out, Status::RequestTimeout, DATE);
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            "{out}"
+        );
+        for route in [
+            Route::Hello,
+            Route::Json,
+            Route::Loop,
+            Route::NotFound,
+            Route::Echo,
+        ] {
+            for method in [Method::Get, Method::Head, Method::Post, Method::Other] {
+                let out = text(&head(route, method, 1, true));
+                assert_eq!(out.matches("\r\nDate: ").count(), 1, "{out}");
+            }
+        }
     }
 }

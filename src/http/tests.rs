@@ -159,3 +159,68 @@ fn an_idle_connection_times_out_silently() {
     assert_eq!(stats.timed_out(), 1);
     assert_eq!(stats.requests(), 1);
 }
+
+fn serve_draining(stream: &mut MockStream) -> String {
+    let drain = runtime::sync::CancellationToken::new();
+    drain.cancel();
+    let stats = Stats::new(0);
+    block_on(serve_connection_graceful(
+        &mut *stream,
+        &Config::default(),
+        &NowSleeper,
+        &stats,
+        &drain,
+    ))
+    .unwrap();
+    String::from_utf8_lossy(&stream.written).into_owned()
+}
+
+#[test]
+fn a_drain_closes_an_idle_connection_without_an_answer() {
+    let mut stream = MockStream::chunks(&[]);
+    stream.hang_at_end = true;
+    let out = serve_draining(&mut stream);
+    assert_eq!(out, "");
+    assert!(stream.closed, "write side shut down");
+}
+
+#[test]
+fn a_drain_answers_the_request_in_flight_with_connection_close() {
+    // Two pipelined requests: the first is answered and is the last.
+    let mut two = GET.to_vec();
+    two.extend_from_slice(GET);
+    let mut stream = MockStream::chunks(&[&two]);
+    stream.hang_at_end = true;
+    let out = serve_draining(&mut stream);
+    assert_eq!(statuses(&out), ["200"]);
+    assert!(out.contains("Connection: close\r\n"), "{out}");
+    assert!(stream.closed);
+    // A head that is still arriving is in flight too.
+    let mut stream = MockStream::chunks(&[b"GET / HTTP/1.1\r\n", b"Host: a\r\n\r\n"]);
+    stream.hang_at_end = true;
+    let out = serve_draining(&mut stream);
+    assert_eq!(statuses(&out), ["200"]);
+    assert!(out.contains("Connection: close\r\n"), "{out}");
+}
+
+#[test]
+fn delay_answers_after_its_delay() {
+    let started = std::time::Instant::now();
+    let (out, _) = serve(&[
+        b"GET /delay?ms=20 HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /delay?ms=abc HTTP/1.1\r\nHost: a\r\n\r\nGET /delay?ms=10001 HTTP/1.1\r\nHost: a\r\n\r\n",
+        GET,
+    ]);
+    assert!(started.elapsed() >= Duration::from_millis(20));
+    assert_eq!(statuses(&out), ["200", "400", "400", "200"]);
+    assert!(out.contains("\r\n\r\ndelayed 20 ms"), "{out}");
+}
+
+#[test]
+fn every_answer_carries_a_date() {
+    let (out, _) = serve(&[GET, b"GET /missing HTTP/1.1\r\nHost: a\r\n\r\n"]);
+    assert_eq!(out.matches("\r\nDate: ").count(), 2, "{out}");
+    let date = out.lines().find_map(|l| l.strip_prefix("Date: ")).unwrap();
+    assert_eq!(date.len(), 29);
+    assert!(date.ends_with(" GMT"), "{date}");
+}
