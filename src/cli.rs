@@ -2,8 +2,10 @@
 //!
 //! Every server takes `--addr HOST:PORT` (default `127.0.0.1` and the example's port) and
 //! `--threads N` (default 1; more means one loop per core, each with its own
-//! `SO_REUSEPORT` listener). `--help` prints the usage and exits 0; a bad argument prints
-//! the usage on stderr and exits 2.
+//! `SO_REUSEPORT` listener). The servers that drain on shutdown ([`crate::server::serve`])
+//! also take `--grace-ms MS` (default 5000): how long the connections in flight may take
+//! to finish after the first `SIGINT` or `SIGTERM`. `--help` prints the usage and exits 0;
+//! a bad argument prints the usage on stderr and exits 2.
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -166,10 +168,21 @@ pub struct ServerArgs {
     pub addr: SocketAddr,
     /// How many loops, one per core (`--threads`).
     pub threads: usize,
+    /// How long a draining server lets its connections finish (`--grace-ms`, default
+    /// [`DEFAULT_GRACE`]); see [`crate::server::serve`].
+    pub grace: Duration,
 }
 
-/// The names [`ServerArgs::from_flags`] reads, for [`Flags::parse`].
+/// The default of `--grace-ms`.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// The names [`ServerArgs::from_flags`] reads for a server that does not drain
+/// ([`crate::server::run`]), for [`Flags::parse`].
 pub const SERVER_FLAGS: [&str; 2] = ["addr", "threads"];
+
+/// The names [`ServerArgs::from_flags`] reads for a server that drains on shutdown
+/// ([`crate::server::serve`]): [`SERVER_FLAGS`] and `grace-ms`.
+pub const GRACEFUL_SERVER_FLAGS: [&str; 3] = ["addr", "threads", "grace-ms"];
 
 /// The usage lines of [`SERVER_FLAGS`], for a server whose default port is `port`.
 pub fn server_usage(port: u16) -> String {
@@ -180,12 +193,26 @@ pub fn server_usage(port: u16) -> String {
     )
 }
 
+/// The usage lines of [`GRACEFUL_SERVER_FLAGS`], for a server whose default port is `port`.
+pub fn graceful_server_usage(port: u16) -> String {
+    format!(
+        "{}
+  --grace-ms MS      on SIGINT or SIGTERM, let connections in flight finish for this long,
+                     then cancel them; a second signal cancels them at once (default {})",
+        server_usage(port),
+        DEFAULT_GRACE.as_millis()
+    )
+}
+
 impl ServerArgs {
-    /// Reads `--addr` (default `127.0.0.1:default_port`) and `--threads` (default 1).
+    /// Reads `--addr` (default `127.0.0.1:default_port`), `--threads` (default 1) and
+    /// `--grace-ms` (default [`DEFAULT_GRACE`]; absent unless `flags` were parsed with
+    /// [`GRACEFUL_SERVER_FLAGS`]).
     pub fn from_flags(flags: &Flags, default_port: u16) -> Result<ServerArgs, CliError> {
         Ok(ServerArgs {
             addr: flags.addr(default_port)?,
             threads: flags.count("threads", 1)?,
+            grace: flags.millis("grace-ms", DEFAULT_GRACE)?,
         })
     }
 }
@@ -208,6 +235,28 @@ mod tests {
         let args = ServerArgs::from_flags(&f, 8080).unwrap();
         assert_eq!(args.addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(args.threads, 1);
+        assert_eq!(args.grace, DEFAULT_GRACE);
+    }
+
+    #[test]
+    fn grace_is_in_milliseconds_and_only_where_known() {
+        let f = flags(&["--grace-ms", "200"], &GRACEFUL_SERVER_FLAGS).unwrap();
+        let args = ServerArgs::from_flags(&f, 80).unwrap();
+        assert_eq!(args.grace, Duration::from_millis(200));
+        let f = flags(&["--grace-ms=0"], &GRACEFUL_SERVER_FLAGS).unwrap();
+        assert_eq!(
+            ServerArgs::from_flags(&f, 80).unwrap().grace,
+            Duration::ZERO
+        );
+        for bad in ["-1", "5s", "x", ""] {
+            let f = flags(&["--grace-ms", bad], &GRACEFUL_SERVER_FLAGS).unwrap();
+            assert!(ServerArgs::from_flags(&f, 80).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            flags(&["--grace-ms", "200"], &SERVER_FLAGS),
+            Err(CliError::Bad(_))
+        ));
+        assert!(graceful_server_usage(80).contains("--grace-ms MS"));
     }
 
     #[test]

@@ -1,26 +1,64 @@
-//! The frame every example server shares: listeners, loops, the accept loop and shutdown.
+//! The frame every example server shares: listeners, loops, the accept loop and a
+//! graceful shutdown.
 //!
-//! [`run`] starts one loop per thread with [`runtime::Builder::run`]. Each loop binds its
+//! [`serve`] starts one loop per thread with [`runtime::Builder::run`]. Each loop binds its
 //! own listener on the same address with `SO_REUSEPORT` ([`net::TcpSocket`]): loop 0
 //! binds the address asked for and publishes the address it got (with port 0, the port
 //! the kernel chose), and the others bind that. Once every loop listens for signals and
 //! accepts, the line `listening on HOST:PORT` is printed. Each loop accepts its own
-//! connections and serves each one in its own task. On `SIGINT` or `SIGTERM` every loop
-//! stops accepting and drops its connections, each prints on stderr how many connections
-//! it served, and [`run`] returns.
+//! connections and serves each one in its own task, held in the loop's
+//! [`JoinSet`](runtime::JoinSet).
+//!
+//! # Shutdown
+//!
+//! The first `SIGINT` or `SIGTERM` starts the drain, on every loop:
+//!
+//! 1. the loop stops accepting and closes its listener, so new connects are refused, and
+//!    prints `draining loop I: listener closed, N connections open`;
+//! 2. it cancels the drain token that every connection handler was given: a handler
+//!    closes its connection at once if it is idle, and otherwise finishes the work in
+//!    flight (and says it closes, as HTTP's `Connection: close` does), then closes;
+//! 3. it waits for the connections to end, for at most the grace period
+//!    ([`ServerArgs::grace`], `--grace-ms`), then cancels what is left: their tasks are
+//!    aborted and their sockets closed.
+//!
+//! A second signal ends the wait at once, cancelling what is left. Each loop then prints
+//! one line, `loop I served S connections, drained D, cancelled C`: `S` connections
+//! accepted in all; of those open when the drain began, `D` ended before the deadline
+//! (whatever way they ended) and `C` were cancelled. The process exits 0 either way.
+//!
+//! # Adopting the drain
+//!
+//! A server opts in by taking the token in its handler: `serve(&args, |loop_index| {
+//! move |stream, drain| async move { .. } })`. The token is a
+//! [`CancellationToken`](runtime::sync::CancellationToken) of the loop's own tree, so
+//! connections watch it without contending with other loops. Typical handlers:
+//!
+//! - request/response protocols race the wait for the next request against
+//!   `drain.cancelled()` and close when the drain wins, and check `drain.is_cancelled()`
+//!   before each answer to make it the last ([`crate::http::serve_connection_graceful`]);
+//! - streaming protocols stop reading when `drain.cancelled()` wins and write out what
+//!   they owe (the echo server);
+//! - a handler that ignores the token is simply cancelled at the deadline.
+//!
+//! [`run`] is the same frame for handlers that take no token: their connections are
+//! cancelled as soon as the drain begins (a grace of zero).
 
 use std::cell::Cell;
 use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use runtime::signal::{SignalKind, signal};
+use runtime::JoinSet;
+use runtime::signal::{Signal, SignalKind, signal};
+use runtime::sync::CancellationToken;
 
 use crate::cli::ServerArgs;
-use crate::io::race;
+use crate::io::{Either, race};
 
 /// How long an accept loop pauses when the process or the system is out of file
 /// descriptors (`EMFILE`, `ENFILE`) or of memory for sockets (`ENOBUFS`, `ENOMEM`):
@@ -32,13 +70,57 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// The listen backlog of every listener.
 pub const BACKLOG: u32 = 1024;
 
-/// What one loop did, returned by [`run`] when it stops.
+/// What one loop did, returned by [`serve`] and [`run`] when they stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoopReport {
     /// The loop's index (`0..threads`).
     pub index: usize,
     /// How many connections it accepted.
     pub connections: u64,
+    /// How many of the connections open when the drain began ended before the deadline.
+    pub drained: u64,
+    /// How many connections were still open at the deadline (or the second signal), and
+    /// were cancelled.
+    pub cancelled: u64,
+}
+
+impl std::fmt::Display for LoopReport {
+    /// The loop's one-line summary: `loop 0 served 12 connections, drained 3, cancelled 1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "loop {} served {} connections, drained {}, cancelled {}",
+            self.index, self.connections, self.drained, self.cancelled
+        )
+    }
+}
+
+/// The process-wide shutdown requests, cancelled by the signal watchers of every loop:
+/// `drain` on the first signal, `force` on the second; and `drained`, cancelled when the
+/// last loop has drained.
+///
+/// A loop that has drained waits for `drained` before it returns, because returning drops
+/// its runtime and with it its signal listeners: a second signal must still find the
+/// listener that saw the first one apart (a listener that sees both only once the drain
+/// has begun elsewhere reports them as one delivery).
+#[derive(Debug)]
+struct Shutdown {
+    drain: CancellationToken,
+    force: CancellationToken,
+    drained: CancellationToken,
+    /// Loops that have not drained yet.
+    draining: AtomicUsize,
+}
+
+/// Counts its loop as drained when dropped, even by a panic.
+struct Drained(Arc<Shutdown>);
+
+impl Drop for Drained {
+    fn drop(&mut self) {
+        if self.0.draining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.cancel();
+        }
+    }
 }
 
 /// How long the other loops wait for loop 0 to bind.
@@ -148,27 +230,63 @@ where
     }
 }
 
-/// Runs a server as described in the [module](self): `per_loop(index)` is called once on
-/// each loop's thread and returns that loop's connection handler.
+/// Runs a server as described in the [module](self), draining on the first signal:
+/// `per_loop(index)` is called once on each loop's thread and returns that loop's
+/// connection handler, which gets each accepted stream and the loop's drain token.
 ///
 /// A loop that cannot listen (the address is taken, say) prints why and ends the process
 /// with exit code 1, so that no loop serves alone. A panic in one loop is reported when
 /// the others have stopped, as an error.
+pub fn serve<L, H, Fut>(args: &ServerArgs, per_loop: L) -> io::Result<Vec<LoopReport>>
+where
+    L: Fn(usize) -> H + Send + Sync + 'static,
+    H: FnMut(net::TcpStream, CancellationToken) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    serve_with_grace(args, args.grace, per_loop)
+}
+
+/// Runs a server whose handlers know nothing of draining: as [`serve`], but on the first
+/// signal the connections are cancelled as soon as the listeners are closed.
 pub fn run<L, H, Fut>(args: &ServerArgs, per_loop: L) -> io::Result<Vec<LoopReport>>
 where
     L: Fn(usize) -> H + Send + Sync + 'static,
     H: FnMut(net::TcpStream) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {
+    serve_with_grace(args, Duration::ZERO, move |index| {
+        let mut handler = per_loop(index);
+        move |stream, _drain: CancellationToken| handler(stream)
+    })
+}
+
+fn serve_with_grace<L, H, Fut>(
+    args: &ServerArgs,
+    grace: Duration,
+    per_loop: L,
+) -> io::Result<Vec<LoopReport>>
+where
+    L: Fn(usize) -> H + Send + Sync + 'static,
+    H: FnMut(net::TcpStream, CancellationToken) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
     let bound = Arc::new(BoundAddr::default());
     let ready = Arc::new(AtomicUsize::new(0));
     let (addr, threads) = (args.addr, args.threads);
+    let shutdown = Arc::new(Shutdown {
+        drain: CancellationToken::new(),
+        force: CancellationToken::new(),
+        drained: CancellationToken::new(),
+        draining: AtomicUsize::new(threads),
+    });
     let results = runtime::Builder::new().threads(threads).run(move || {
         let index = runtime::loop_index().unwrap_or(0);
         let socket = bind_for_loop(index, addr, threads, &bound);
         let ready = ready.clone();
-        let handler = per_loop(index);
+        let shutdown = shutdown.clone();
+        let mut handler = per_loop(index);
         async move {
+            let drained_guard = Drained(shutdown.clone());
             // Listen for signals before announcing, so that a signal sent right after
             // the announcement is never missed.
             let started = (|| {
@@ -176,7 +294,7 @@ where
                 let terminate = signal(SignalKind::terminate())?;
                 Ok::<_, io::Error>((interrupt, terminate, socket?.listen(BACKLOG)?))
             })();
-            let (mut interrupt, mut terminate, listener) = match started {
+            let (interrupt, terminate, listener) = match started {
                 Ok(started) => started,
                 Err(e) => {
                     // The other loops would serve without this one, and the server would
@@ -188,15 +306,33 @@ where
             if ready.fetch_add(1, Ordering::AcqRel) + 1 == threads {
                 announce(listener.local_addr()?)?;
             }
-            let accepted = Cell::new(0);
-            let serving = accept_loop(&listener, &accepted, handler);
-            let stop = race(interrupt.recv(), terminate.recv());
-            // The accept loop never ends: this returns on a signal. Then the loop stops
-            // accepting, and dropping its runtime drops its connections.
-            let _ = race(stop, serving).await;
+            // Every loop sees every signal; whichever sees it first cancels for all.
+            let watcher = runtime::spawn(watch_signals(interrupt, terminate, shutdown.clone()));
+            // The connections' token is the loop's own tree, so that they register
+            // without contending with other loops. It is cancelled only once the loop
+            // has stopped accepting and counted the open connections.
+            let drain = CancellationToken::new();
+            let mut conns = JoinSet::new();
+            let accepted = accept_until(&listener, &shutdown.drain, &mut conns, |stream| {
+                handler(stream, drain.clone())
+            })
+            .await;
+            drop(listener);
+            while conns.try_join_next().is_some() {}
+            eprintln!(
+                "draining loop {index}: listener closed, {} connections open",
+                conns.len()
+            );
+            drain.cancel();
+            let (drained, cancelled) = drain_connections(&mut conns, grace, &shutdown.force).await;
+            drop(drained_guard);
+            shutdown.drained.cancelled().await;
+            watcher.abort();
             Ok::<_, io::Error>(LoopReport {
                 index,
-                connections: accepted.get(),
+                connections: accepted,
+                drained,
+                cancelled,
             })
         }
     });
@@ -205,10 +341,7 @@ where
     for result in results {
         match result {
             Ok(Ok(report)) => {
-                eprintln!(
-                    "loop {} served {} connections",
-                    report.index, report.connections
-                );
+                eprintln!("{report}");
                 reports.push(report);
             }
             Ok(Err(e)) => failure = Some(e),
@@ -219,6 +352,79 @@ where
         Some(e) => Err(e),
         None => Ok(reports),
     }
+}
+
+/// Cancels `shutdown.drain` on the first `SIGINT` or `SIGTERM`, and `shutdown.force` on
+/// the next. A listener whose pipe failed counts as a signal.
+async fn watch_signals(mut interrupt: Signal, mut terminate: Signal, shutdown: Arc<Shutdown>) {
+    let _ = race(interrupt.recv(), terminate.recv()).await;
+    shutdown.drain.cancel();
+    let _ = race(interrupt.recv(), terminate.recv()).await;
+    shutdown.force.cancel();
+}
+
+/// Accepts connections into `conns` until `stop` is cancelled, spawning `handler(stream)`
+/// for each, and returns how many it accepted. Finished connections are joined as it
+/// goes, so the set holds only open ones. Errors are handled as in [`accept_loop`].
+async fn accept_until<H, Fut>(
+    listener: &net::TcpListener,
+    stop: &CancellationToken,
+    conns: &mut JoinSet<()>,
+    mut handler: H,
+) -> u64
+where
+    H: FnMut(net::TcpStream) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    let mut accepted = 0;
+    // One wait for the whole loop: registered once, not once per connection.
+    let mut drained = pin!(stop.cancelled());
+    loop {
+        match race(drained.as_mut(), listener.accept()).await {
+            Either::Left(()) => return accepted,
+            Either::Right(Ok((stream, _peer))) => {
+                accepted += 1;
+                let _ = stream.set_nodelay(true);
+                conns.spawn(handler(stream));
+                while conns.try_join_next().is_some() {}
+            }
+            Either::Right(Err(e)) => {
+                if !is_resource_exhaustion(&e) {
+                    eprintln!("accept failed: {e}");
+                }
+                let pause = runtime::time::sleep(ACCEPT_BACKOFF);
+                if let Either::Left(()) = race(drained.as_mut(), pause).await {
+                    return accepted;
+                }
+            }
+        }
+    }
+}
+
+/// Joins `conns` until all have ended, `grace` has passed or `force` is cancelled, then
+/// cancels the rest. Returns how many ended in time and how many were cancelled.
+async fn drain_connections(
+    conns: &mut JoinSet<()>,
+    grace: Duration,
+    force: &CancellationToken,
+) -> (u64, u64) {
+    let mut deadline = pin!(runtime::time::sleep(grace));
+    let mut forced = pin!(force.cancelled());
+    let mut drained = 0;
+    while !conns.is_empty() {
+        let stop = race(deadline.as_mut(), forced.as_mut());
+        match race(conns.join_next(), stop).await {
+            Either::Left(Some(_)) => drained += 1,
+            Either::Left(None) | Either::Right(_) => break,
+        }
+    }
+    // Those that ended with the deadline were not cut off.
+    while conns.try_join_next().is_some() {
+        drained += 1;
+    }
+    let cancelled = conns.len() as u64;
+    conns.shutdown().await;
+    (drained, cancelled)
 }
 
 /// Prints the one line that says the server accepts, and flushes it.
