@@ -2,18 +2,23 @@
 //!
 //! ```text
 //! cargo run --release --example http_server -- [--addr 127.0.0.1:8080] [--threads N]
-//!     [--header-timeout-ms MS] [--idle-timeout-ms MS] [--body-timeout-ms MS]
-//!     [--max-body-bytes BYTES]
+//!     [--grace-ms MS] [--header-timeout-ms MS] [--idle-timeout-ms MS]
+//!     [--body-timeout-ms MS] [--max-body-bytes BYTES]
 //! curl -i http://127.0.0.1:8080/
 //! ```
 //!
-//! `GET /loop` answers the index of the loop that serves the connection.
+//! `GET /loop` answers the index of the loop that serves the connection, and
+//! `GET /delay?ms=N` answers after `N` milliseconds.
+//!
+//! On `SIGINT` or `SIGTERM` the server drains (see [`crate::server`]): it closes its
+//! listeners and its idle keep-alive connections at once, answers the requests in flight
+//! with `Connection: close`, and exits when they are done or `--grace-ms` has passed.
 
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use crate::cli::{CliError, Flags, ServerArgs, server_usage};
-use crate::http::{Config, RuntimeSleeper, Stats, serve_connection};
+use crate::cli::{CliError, Flags, GRACEFUL_SERVER_FLAGS, ServerArgs, graceful_server_usage};
+use crate::http::{Config, RuntimeSleeper, Stats, serve_connection_graceful};
 use crate::server;
 
 /// The default port.
@@ -37,7 +42,7 @@ pub fn usage() -> String {
   --idle-timeout-ms MS      close a connection idle between requests (default {})
   --body-timeout-ms MS      a request body must arrive within this (default {})
   --max-body-bytes BYTES    larger request bodies get 413 (default {})",
-        server_usage(PORT),
+        graceful_server_usage(PORT),
         d.header_timeout.as_millis(),
         d.idle_timeout.as_millis(),
         d.body_timeout.as_millis(),
@@ -48,14 +53,13 @@ pub fn usage() -> String {
 impl Args {
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, CliError> {
-        let known = [
-            "addr",
-            "threads",
+        let mut known = GRACEFUL_SERVER_FLAGS.to_vec();
+        known.extend([
             "header-timeout-ms",
             "idle-timeout-ms",
             "body-timeout-ms",
             "max-body-bytes",
-        ];
+        ]);
         let flags = Flags::parse(args, &known)?;
         let d = Config::default();
         Ok(Args {
@@ -71,16 +75,17 @@ impl Args {
     }
 }
 
-/// Runs the server until `SIGINT` or `SIGTERM`.
+/// Runs the server until `SIGINT` or `SIGTERM`, then drains it.
 pub fn run(args: Args) -> std::io::Result<()> {
     let config = args.config;
-    server::run(&args.server, move |index| {
+    server::serve(&args.server, move |index| {
         let config = Rc::new(config.clone());
         let stats = Rc::new(Stats::new(index));
-        move |stream| {
+        move |stream, drain| {
             let (config, stats) = (config.clone(), stats.clone());
             async move {
-                let _ = serve_connection(stream, &config, &RuntimeSleeper, &stats).await;
+                let _ = serve_connection_graceful(stream, &config, &RuntimeSleeper, &stats, &drain)
+                    .await;
             }
         }
     })

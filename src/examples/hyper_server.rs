@@ -3,11 +3,19 @@
 //! gives hyper a timer for its header-read timeout.
 //!
 //! ```text
-//! cargo run --release --features hyper --example hyper_server -- [--addr 127.0.0.1:8081] [--threads N]
+//! cargo run --release --features hyper --example hyper_server -- [--addr 127.0.0.1:8081] [--threads N] [--grace-ms MS]
 //! cargo run --features hyper --example hyper_client -- --path /json
 //! ```
+//!
+//! hyper writes the `Date` header itself (cached once per second, as `http_server` does).
+//!
+//! On `SIGINT` or `SIGTERM` the server drains (see [`crate::server`]) with hyper's own
+//! [`graceful_shutdown`](hyper::server::conn::http1::Connection::graceful_shutdown): an
+//! idle connection closes at once, and the request in flight is answered with
+//! `connection: close`.
 
 use std::convert::Infallible;
+use std::pin::pin;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,7 +28,9 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use runtime::hyper::EvloopTimer;
 
-use crate::cli::{CliError, Flags, ServerArgs, server_usage};
+use crate::cli::{CliError, Flags, GRACEFUL_SERVER_FLAGS, ServerArgs, graceful_server_usage};
+use crate::http::{BAD_DELAY, delay_ms};
+use crate::io::{Either, race};
 use crate::server;
 
 /// The default port.
@@ -29,7 +39,7 @@ pub const PORT: u16 = 8081;
 /// The command line of `hyper_server`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Args {
-    /// Address and loops.
+    /// Address, loops and grace period.
     pub server: ServerArgs,
     /// hyper's header-read timeout (`--header-timeout-ms`, default 10 s).
     pub header_timeout: Duration,
@@ -43,14 +53,15 @@ pub fn usage() -> String {
         "usage: hyper_server [OPTIONS]\n\n{}
   --header-timeout-ms MS    a request head must arrive within this (default 10000)
   --max-body-bytes BYTES    larger request bodies get 413 (default 1048576)",
-        server_usage(PORT)
+        graceful_server_usage(PORT)
     )
 }
 
 impl Args {
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, CliError> {
-        let known = ["addr", "threads", "header-timeout-ms", "max-body-bytes"];
+        let mut known = GRACEFUL_SERVER_FLAGS.to_vec();
+        known.extend(["header-timeout-ms", "max-body-bytes"]);
         let flags = Flags::parse(args, &known)?;
         Ok(Args {
             server: ServerArgs::from_flags(&flags, PORT)?,
@@ -97,6 +108,17 @@ pub async fn route(
             Bytes::from_static(br#"{"message":"Hello, world!"}"#),
         ),
         ("/loop", true) => reply(StatusCode::OK, TEXT, Bytes::from(loop_index.to_string())),
+        ("/delay", true) => match delay_ms(req.uri().query().unwrap_or("")) {
+            Some(ms) => {
+                runtime::time::sleep(Duration::from_millis(u64::from(ms))).await;
+                reply(
+                    StatusCode::OK,
+                    TEXT,
+                    Bytes::from(format!("delayed {ms} ms")),
+                )
+            }
+            None => reply(StatusCode::BAD_REQUEST, TEXT, Bytes::from_static(BAD_DELAY)),
+        },
         ("/echo", _) if req.method() == Method::POST => {
             match Limited::new(req.into_body(), max_body_bytes)
                 .collect()
@@ -110,7 +132,7 @@ pub async fn route(
                 ),
             }
         }
-        ("/" | "/json" | "/loop", false) => not_allowed("GET, HEAD"),
+        ("/" | "/json" | "/loop" | "/delay", false) => not_allowed("GET, HEAD"),
         ("/echo", _) => not_allowed("POST"),
         _ => reply(
             StatusCode::NOT_FOUND,
@@ -121,16 +143,21 @@ pub async fn route(
     Ok(response)
 }
 
-/// Runs the server until `SIGINT` or `SIGTERM`.
+/// Runs the server until `SIGINT` or `SIGTERM`, then drains it.
 pub fn run(args: Args) -> std::io::Result<()> {
-    server::run(&args.server, move |index| {
-        move |stream| async move {
+    server::serve(&args.server, move |index| {
+        move |stream, drain: runtime::sync::CancellationToken| async move {
             let service = service_fn(move |req| route(req, index, args.max_body_bytes));
-            let _ = http1::Builder::new()
-                .timer(EvloopTimer)
-                .header_read_timeout(args.header_timeout)
-                .serve_connection(stream, service)
-                .await;
+            let mut conn = pin!(
+                http1::Builder::new()
+                    .timer(EvloopTimer)
+                    .header_read_timeout(args.header_timeout)
+                    .serve_connection(stream, service)
+            );
+            if let Either::Right(()) = race(conn.as_mut(), drain.cancelled()).await {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
         }
     })
     .map(drop)

@@ -79,6 +79,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 pub use conn::{serve_connection, serve_connection_graceful};
+/// `/delay`'s parameter and its refusal, shared with the hyper example.
+#[cfg(feature = "hyper")]
+pub(crate) use {request::delay_ms, response::BAD_DELAY};
 
 /// Limits and timeouts of [`serve_connection`].
 #[derive(Clone, Debug, PartialEq, Eq)]

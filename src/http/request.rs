@@ -164,7 +164,7 @@ fn route_of(target: &str) -> Route {
 
 /// The `ms` parameter of `/delay`: exactly one, of 1 to 5 ASCII digits, at most
 /// [`MAX_DELAY_MS`]. Other parameters are ignored.
-fn delay_ms(query: &str) -> Option<u32> {
+pub(crate) fn delay_ms(query: &str) -> Option<u32> {
     let mut values = query.split('&').filter_map(|pair| pair.strip_prefix("ms="));
     let value = values.next()?;
     if values.next().is_some() || value.is_empty() || value.len() > 5 {

@@ -54,7 +54,7 @@ pub(crate) const HELLO: &[u8] = b"Hello, world!";
 /// The body of `GET /json`.
 pub(crate) const HELLO_JSON: &[u8] = br#"{"message":"Hello, world!"}"#;
 /// The body of the `400` answer to a `/delay` without a valid `ms`.
-const BAD_DELAY: &[u8] = b"Bad Request: ms must be a whole number from 0 to 10000\n";
+pub(crate) const BAD_DELAY: &[u8] = b"Bad Request: ms must be a whole number from 0 to 10000\n";
 const _: () = assert!(MAX_DELAY_MS == 10_000, "BAD_DELAY states the bound");
 
 /// How the connection goes on after an answer, as said in its `Connection` header.

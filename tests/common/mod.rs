@@ -120,6 +120,25 @@ impl Server {
         lines
     }
 
+    /// Reads stderr lines until `count` of them satisfy `pred` (hang-guarded), and
+    /// returns every line read meanwhile; later lines stay for [`Server::stderr_lines`].
+    pub fn stderr_until(&self, count: usize, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        let mut lines = Vec::new();
+        let mut hits = 0;
+        while hits < count {
+            let left = HANG_GUARD.saturating_sub(start.elapsed());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    hits += usize::from(pred(&line));
+                    lines.push(line);
+                }
+                Err(e) => panic!("waited for {count} matching stderr lines ({e}); got {lines:?}"),
+            }
+        }
+        lines
+    }
+
     /// How many descriptors the server has open.
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
@@ -246,4 +265,58 @@ pub fn raise_fd_limit() -> u64 {
     // SAFETY: `lim` is a valid rlimit; raising the soft limit up to the hard one is allowed.
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     lim.rlim_cur
+}
+
+/// Seconds since 1970 of an RFC 9110 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), or
+/// `None` if it is not one (including a weekday that does not match the date).
+pub fn parse_imf_fixdate(date: &str) -> Option<u64> {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let b = date.as_bytes();
+    if b.len() != 29 || &date[3..5] != ", " || &date[25..] != " GMT" {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let s = date.get(range)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (day, year) = (num(5..7)?, num(12..16)?);
+    let month = MONTHS.iter().position(|m| *m == &date[8..11])? as i64 + 1;
+    let (h, m, s) = (num(17..19)?, num(20..22)?, num(23..25)?);
+    if [7, 11, 16].iter().any(|&i| b[i] != b' ') || b[19] != b':' || b[22] != b':' {
+        return None;
+    }
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days from 1970-01-01, counting in 400-year eras from 0000-03-01.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    if DAYS[days.rem_euclid(7) as usize] != &date[..3] {
+        return None;
+    }
+    u64::try_from(days * 86_400 + h * 3600 + m * 60 + s).ok()
+}
+
+/// Asserts that `response` has a `Date` header within a few seconds of the clock.
+pub fn assert_fresh_date(response: &Response) {
+    let date = response.header("date").expect("a Date header");
+    let at = parse_imf_fixdate(date).unwrap_or_else(|| panic!("not an IMF-fixdate: {date:?}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        at.abs_diff(now) <= 5,
+        "Date {date} is {at}, the clock says {now}"
+    );
 }
