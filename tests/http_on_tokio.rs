@@ -2,6 +2,8 @@
 //! its future is `Send`), through a small futures-io adapter and a tokio `Sleeper`, the
 //! way the benchmarks run it.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::pin::Pin;
@@ -9,7 +11,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use evloop::http::{Config, Sleeper, Stats, serve_connection};
+use evloop::http::{Config, Sleeper, Stats, serve_connection, serve_connection_graceful};
+use runtime::sync::CancellationToken;
 
 struct Compat(tokio::net::TcpStream);
 
@@ -54,6 +57,14 @@ impl Sleeper for TokioSleeper {
 }
 
 fn start(config: Config) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
+    start_with(config, None)
+}
+
+/// Serves with `serve_connection_graceful` when `drain` is given.
+fn start_with(
+    config: Config,
+    drain: Option<CancellationToken>,
+) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -67,9 +78,16 @@ fn start(config: Config) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
     let stats = Arc::new(Stats::new(0));
     rt.spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (config, stats) = (config.clone(), stats.clone());
+            let (config, stats, drain) = (config.clone(), stats.clone(), drain.clone());
             tokio::spawn(async move {
-                let _ = serve_connection(Compat(stream), &config, &TokioSleeper, &stats).await;
+                let stream = Compat(stream);
+                let _ = match drain {
+                    Some(drain) => {
+                        serve_connection_graceful(stream, &config, &TokioSleeper, &stats, &drain)
+                            .await
+                    }
+                    None => serve_connection(stream, &config, &TokioSleeper, &stats).await,
+                };
             });
         }
     });
@@ -115,4 +133,36 @@ fn slowloris_is_closed_with_408_on_tokio() {
     let waited = started.elapsed();
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
     assert!(waited >= timeout && waited < timeout * 20, "{waited:?}");
+}
+
+/// The drain works on tokio too, cancelled from this (non-runtime) thread: the idle
+/// connection is closed, the request in flight answered with `Connection: close`.
+#[test]
+fn a_drain_on_tokio() {
+    let drain = CancellationToken::new();
+    let (addr, _rt) = start_with(Config::default(), Some(drain.clone()));
+    let answered = || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut pending = Vec::new();
+        let r = common::read_response(&mut s, &mut pending).expect("an answer");
+        assert_eq!((r.status, pending.len()), (200, 0));
+        common::assert_fresh_date(&r);
+        s
+    };
+    let (mut idle, mut busy) = (answered(), answered());
+    busy.write_all(b"GET /delay?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    drain.cancel();
+    assert!(
+        common::reads_to_eof(&mut idle),
+        "the idle connection was closed"
+    );
+    let mut pending = Vec::new();
+    let r = common::read_response(&mut busy, &mut pending).expect("the delayed answer");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"delayed 300 ms");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(common::reads_to_eof(&mut busy));
 }

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{HANG_GUARD, Server, exchange, read_response, reads_to_eof};
+use common::{
+    HANG_GUARD, Server, assert_fresh_date, exchange, parse_imf_fixdate, read_response, reads_to_eof,
+};
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 
@@ -90,6 +92,60 @@ fn every_route_answers_a_real_client() {
     }
     let (status, body) = raw(server.addr, "POST", "/echo", big.as_bytes());
     assert_eq!((status, body.len()), (200, big.len()));
+}
+
+#[test]
+fn every_answer_carries_the_date() {
+    let server = Server::start("http_server", &[]);
+    let mut batch = Vec::new();
+    for path in [
+        "/",
+        "/json",
+        "/loop",
+        "/missing",
+        "/delay?ms=1",
+        "/delay?ms=x",
+    ] {
+        batch.extend_from_slice(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+    }
+    batch.extend_from_slice(b"DELETE / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let responses = exchange(server.addr, &batch, usize::MAX);
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 200, 200, 404, 200, 400, 405]);
+    for r in &responses {
+        assert_fresh_date(r);
+    }
+    assert_eq!(responses[4].body, b"delayed 1 ms");
+    // A refused request too.
+    let refused = exchange(server.addr, b"GET / HTTP/1.1\r\n\r\n", 1);
+    assert_eq!(refused[0].status, 400);
+    assert_fresh_date(&refused[0]);
+}
+
+#[test]
+fn the_date_parser_of_these_tests_knows_real_dates() {
+    assert_eq!(
+        parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"),
+        Some(784_111_777)
+    );
+    assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+    assert_eq!(
+        parse_imf_fixdate("Tue, 29 Feb 2000 00:00:00 GMT"),
+        Some(951_782_400)
+    );
+    assert_eq!(
+        parse_imf_fixdate("Mon, 01 Mar 2100 00:00:00 GMT"),
+        Some(4_107_542_400)
+    );
+    for bad in [
+        "Mon, 06 Nov 1994 08:49:37 GMT", // wrong weekday
+        "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 1994",
+        "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 06 Nox 1994 08:49:37 GMT",
+    ] {
+        assert_eq!(parse_imf_fixdate(bad), None, "{bad}");
+    }
 }
 
 #[test]

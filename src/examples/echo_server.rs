@@ -146,3 +146,42 @@ pub fn main() -> ExitCode {
         Err(code) => code,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MockStream;
+
+    fn run_echo(stream: &mut MockStream, drain: &CancellationToken) -> EchoEnd {
+        let rt = runtime::Runtime::new().unwrap();
+        rt.block_on(echo_until_drained(&mut *stream, 4, drain))
+            .unwrap()
+    }
+
+    #[test]
+    fn echoes_until_the_peer_closes() {
+        let mut stream = MockStream::chunks(&[b"hello ", b"world"]);
+        let end = run_echo(&mut stream, &CancellationToken::new());
+        assert_eq!(end, EchoEnd::PeerClosed { echoed: 11 });
+        assert_eq!(stream.written, b"hello world");
+        assert!(stream.closed);
+    }
+
+    #[test]
+    fn a_drained_connection_reads_nothing_more_and_closes() {
+        let drain = CancellationToken::new();
+        drain.cancel();
+        let mut stream = MockStream::chunks(&[b"late"]);
+        let end = run_echo(&mut stream, &drain);
+        assert_eq!(end, EchoEnd::Drained { echoed: 0 });
+        assert_eq!(
+            stream.written, b"",
+            "nothing read after the drain is echoed"
+        );
+        assert!(stream.closed);
+        assert!(
+            stream.input.is_empty(),
+            "what came after was dropped while lingering"
+        );
+    }
+}
