@@ -16,8 +16,8 @@
 //! however many tasks the set holds, as in `FuturesUnordered`.
 //!
 //! The ready list sits behind a `Mutex` only because a `Waker` must be `Send + Sync`;
-//! the set and its tasks live on one thread, so the lock is never contended. Its waker
-//! is taken out before it is woken, so no foreign code runs under the lock.
+//! the set and its tasks live on one thread, so the lock is never contended. No waker is
+//! cloned, woken or dropped under the lock, so no foreign code runs under it.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -197,17 +197,18 @@ impl<T> JoinSet<T> {
         if self.len == 0 {
             return Poll::Ready(None);
         }
-        {
-            // Register before looking, so that a wake between the look and the return
-            // is not lost.
-            let mut ready = self.ready.lock();
-            if !ready
-                .waiter
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                ready.waiter = Some(cx.waker().clone());
-            }
+        // Register before looking, so that a wake between the look and the return is not
+        // lost. The waker is cloned, and the one it replaces dropped, outside the lock.
+        let registered = self
+            .ready
+            .lock()
+            .waiter
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        if !registered {
+            let waker = cx.waker().clone();
+            let replaced = self.ready.lock().waiter.replace(waker);
+            drop(replaced);
         }
         match self.poll_ready_entries() {
             Some(result) => Poll::Ready(Some(result)),

@@ -80,6 +80,7 @@ impl CancellationToken {
     }
 
     /// Whether this token was cancelled, by its own `cancel` or by an ancestor's.
+    #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.node.is_cancelled()
     }

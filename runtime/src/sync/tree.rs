@@ -88,6 +88,7 @@ impl Node {
     }
 
     /// Whether the node was cancelled.
+    #[inline]
     pub(super) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
@@ -144,12 +145,15 @@ impl Node {
     /// Registers `waker` to be woken by the cancel, under `key` (replacing the waker
     /// there) or a new key. Returns `None` if the node is cancelled already.
     pub(super) fn register(&self, key: Option<usize>, waker: &Waker) -> Option<usize> {
+        // Cloned (and, below, the replaced one dropped) outside the lock: a waker's code
+        // is foreign and may come back to this tree.
+        let waker = Some(waker.clone());
         let mut nodes = self.tree.lock();
         if self.is_cancelled() {
+            drop(nodes);
             return None;
         }
         let waiters = &mut nodes.slot_mut(self.id).waiters;
-        let waker = Some(waker.clone());
         let key = match key {
             Some(key) => key,
             None => match waiters.free.pop() {
@@ -182,8 +186,10 @@ impl Node {
 
 impl Tree {
     fn lock(&self) -> MutexGuard<'_, Nodes> {
-        // Nothing under the lock can panic with the tree half-changed but an allocation
-        // failure, which aborts; so a poisoned lock still guards a consistent tree.
+        // No foreign code runs under the lock (wakers are cloned, woken and dropped
+        // outside it), and nothing else there can panic with the tree half-changed but
+        // an allocation failure, which aborts: so a poisoned lock still guards a
+        // consistent tree.
         self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
