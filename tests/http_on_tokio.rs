@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -44,27 +45,46 @@ impl futures_io::AsyncWrite for Compat {
     }
 }
 
-struct TokioSleeper;
+/// tokio's timers, counting the deadlines armed less than 5 s ahead: with the default
+/// timeouts, only a `/delay` arms one, so the count says a delay is under way.
+#[derive(Clone, Default)]
+struct TokioSleeper {
+    short_deadlines: Arc<AtomicUsize>,
+}
+
+impl TokioSleeper {
+    fn note(&self, deadline: Instant) {
+        if deadline < Instant::now() + Duration::from_secs(5) {
+            self.short_deadlines.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
 
 impl Sleeper for TokioSleeper {
     type Sleep = tokio::time::Sleep;
     fn sleep_until(&self, deadline: Instant) -> tokio::time::Sleep {
+        self.note(deadline);
         tokio::time::sleep_until(deadline.into())
     }
     fn reset(&self, sleep: Pin<&mut tokio::time::Sleep>, deadline: Instant) {
+        self.note(deadline);
         sleep.reset(deadline.into());
     }
 }
 
 fn start(config: Config) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
-    start_with(config, None)
+    let (addr, rt, _) = start_with(config, None);
+    (addr, rt)
 }
 
-/// Serves with `serve_connection_graceful` when `drain` is given.
+/// Serves with `serve_connection_graceful` when `drain` is given; gives the server's
+/// sleeper too.
 fn start_with(
     config: Config,
     drain: Option<CancellationToken>,
-) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
+) -> (std::net::SocketAddr, tokio::runtime::Runtime, TokioSleeper) {
+    let sleeper = TokioSleeper::default();
+    let timer = sleeper.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -79,19 +99,19 @@ fn start_with(
     rt.spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let (config, stats, drain) = (config.clone(), stats.clone(), drain.clone());
+            let timer = timer.clone();
             tokio::spawn(async move {
                 let stream = Compat(stream);
                 let _ = match drain {
                     Some(drain) => {
-                        serve_connection_graceful(stream, &config, &TokioSleeper, &stats, &drain)
-                            .await
+                        serve_connection_graceful(stream, &config, &timer, &stats, &drain).await
                     }
-                    None => serve_connection(stream, &config, &TokioSleeper, &stats).await,
+                    None => serve_connection(stream, &config, &timer, &stats).await,
                 };
             });
         }
     });
-    (addr, rt)
+    (addr, rt, sleeper)
 }
 
 fn read_all(stream: &mut TcpStream) -> String {
@@ -140,7 +160,7 @@ fn slowloris_is_closed_with_408_on_tokio() {
 #[test]
 fn a_drain_on_tokio() {
     let drain = CancellationToken::new();
-    let (addr, _rt) = start_with(Config::default(), Some(drain.clone()));
+    let (addr, _rt, sleeper) = start_with(Config::default(), Some(drain.clone()));
     let answered = || {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -154,6 +174,11 @@ fn a_drain_on_tokio() {
     let (mut idle, mut busy) = (answered(), answered());
     busy.write_all(b"GET /delay?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
+    // A request that arrives as the drain begins may find its connection closed, as
+    // with any server: cancel once the server is holding this one.
+    common::wait_until("the delay to start", common::HANG_GUARD, || {
+        sleeper.short_deadlines.load(Ordering::SeqCst) > 0
+    });
     drain.cancel();
     assert!(
         common::reads_to_eof(&mut idle),

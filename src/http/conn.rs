@@ -22,17 +22,18 @@ const FLUSH_AT: usize = 64 * 1024;
 ///
 /// Returns `Ok(())` for every orderly end, timeouts and refusals included, and the I/O
 /// error otherwise (for example a reset by the peer).
-pub async fn serve_connection<S, T>(
+pub fn serve_connection<'a, S, T>(
     stream: S,
-    config: &Config,
-    timer: &T,
-    stats: &Stats,
-) -> io::Result<()>
+    config: &'a Config,
+    timer: &'a T,
+    stats: &'a Stats,
+) -> impl Future<Output = io::Result<()>> + 'a
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
     T: Sleeper,
 {
-    serve(stream, config, timer, stats, None).await
+    // Not an `async fn`: the caller polls `serve`'s state machine with no layer between.
+    serve(stream, config, timer, stats, None)
 }
 
 /// [`serve_connection`], drained when `drain` is cancelled: from then on, a connection
@@ -43,18 +44,18 @@ where
 /// grace period is over. The token is read once per answer (an atomic load) and watched
 /// only while the connection waits for a request, so the drain costs the hot path
 /// next to nothing.
-pub async fn serve_connection_graceful<S, T>(
+pub fn serve_connection_graceful<'a, S, T>(
     stream: S,
-    config: &Config,
-    timer: &T,
-    stats: &Stats,
-    drain: &CancellationToken,
-) -> io::Result<()>
+    config: &'a Config,
+    timer: &'a T,
+    stats: &'a Stats,
+    drain: &'a CancellationToken,
+) -> impl Future<Output = io::Result<()>> + 'a
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
     T: Sleeper,
 {
-    serve(stream, config, timer, stats, Some(drain)).await
+    serve(stream, config, timer, stats, Some(drain))
 }
 
 async fn serve<S, T>(
@@ -150,7 +151,7 @@ where
                         }
                     }
                     Parsed::Partial => {
-                        head_started.get_or_insert_with(Instant::now);
+                        head_started.get_or_insert(self.now);
                         if self.end - self.start >= self.buf.len() {
                             return self.refuse(Status::HeadersTooLarge);
                         }
@@ -197,24 +198,29 @@ where
         if head.body_len > self.config.max_body_bytes {
             return self.refuse(Status::PayloadTooLarge).map(Some);
         }
-        let mut head = *head;
         if let (Route::Delay(Some(ms)), Method::Get | Method::Head) = (head.route, head.method) {
             self.delay(ms).await?;
         }
         // A drain that began before the answer is written makes it the last.
-        head.keep_alive &= !self.drain.begun();
+        let keep_alive = head.keep_alive && !self.drain.begun();
         let buffered = (self.end - self.start) as u64;
         if head.expects_continue && buffered < head.body_len {
             self.out.extend_from_slice(response::CONTINUE);
         }
         let date = date::current(self.now);
-        response::answer(&mut self.out, &head, self.stats.loop_index, &date);
+        response::answer(
+            &mut self.out,
+            head,
+            keep_alive,
+            self.stats.loop_index,
+            &date,
+        );
         Stats::count(&self.stats.requests);
         if head.body_len > 0 {
             let echo = head.route == Route::Echo && head.method == Method::Post;
             self.body(head.body_len, echo).await?;
         }
-        Ok((!head.keep_alive).then_some(End::Close))
+        Ok((!keep_alive).then_some(End::Close))
     }
 
     /// Waits `ms` milliseconds for `GET /delay`, after writing out the answers before it.
@@ -287,23 +293,13 @@ where
             drain,
             ..
         } = self;
-        let into = &mut buf[*end..];
-        let n = poll_fn(|cx| {
-            loop {
-                match Pin::new(&mut *stream).poll_read(cx, into) {
-                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Poll::Ready(result) => return Poll::Ready(result.map(Some)),
-                    Poll::Pending => {
-                        if drainable && drain.poll_begun(cx).is_ready() {
-                            return Poll::Ready(Ok(None));
-                        }
-                        return clock
-                            .poll_expired(cx, deadline)
-                            .map(|()| Err(io::ErrorKind::TimedOut.into()));
-                    }
-                }
-            }
-        })
+        let n = ReadSome {
+            stream,
+            into: &mut buf[*end..],
+            clock,
+            drain: drainable.then_some(drain),
+            deadline,
+        }
         .await?;
         self.now = Instant::now();
         if let Some(n) = n {
@@ -368,6 +364,43 @@ where
     }
 }
 
+/// One read into `into`, `TimedOut` at `deadline`, or `None` once the drain has begun
+/// (when `drain` is given). A future of its own rather than a `poll_fn`, so that its
+/// poll is inlined into the connection's state machine: this is the hot path.
+struct ReadSome<'c, 'a, S, T: Sleeper> {
+    stream: &'c mut S,
+    into: &'c mut [u8],
+    clock: &'c mut Clock<'a, T>,
+    drain: Option<&'c mut Drain<'a>>,
+    deadline: Instant,
+}
+
+impl<S: AsyncRead + Unpin, T: Sleeper> Future for ReadSome<'_, '_, S, T> {
+    type Output = io::Result<Option<usize>>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match Pin::new(&mut *this.stream).poll_read(cx, this.into) {
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Poll::Ready(result) => return Poll::Ready(result.map(Some)),
+                Poll::Pending => {
+                    if let Some(drain) = this.drain.as_mut() {
+                        if drain.poll_begun(cx).is_ready() {
+                            return Poll::Ready(Ok(None));
+                        }
+                    }
+                    return this
+                        .clock
+                        .poll_expired(cx, this.deadline)
+                        .map(|()| Err(io::ErrorKind::TimedOut.into()));
+                }
+            }
+        }
+    }
+}
+
 /// The server's drain, as one connection sees it: the token, and the one wait on it
 /// that the connection keeps registered for its whole life (so that waiting for a
 /// request again costs no registration).
@@ -378,12 +411,24 @@ struct Drain<'a> {
 
 impl Drain<'_> {
     /// Whether the drain has begun.
+    #[inline]
     fn begun(&self) -> bool {
         self.token.is_some_and(CancellationToken::is_cancelled)
     }
 
     /// `Ready` once the drain has begun; never for a connection served without one.
+    #[inline]
     fn poll_begun(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.token.is_none() {
+            return Poll::Pending;
+        }
+        self.poll_wait(cx)
+    }
+
+    /// Kept out of line: it runs once per wait for a request, and inlined it would make
+    /// the read loop larger for every connection, drained or not.
+    #[inline(never)]
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self.wait.as_mut().as_pin_mut() {
             Some(wait) => wait.poll(cx),
             None => Poll::Pending,

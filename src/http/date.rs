@@ -12,34 +12,42 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// The length of an IMF-fixdate.
 pub(crate) const LEN: usize = 29;
 
-/// The formatted date of the current second, and when it stops being current.
+/// The length of a whole header field, `Date: <IMF-fixdate>\r\n`.
+pub(crate) const FIELD_LEN: usize = 6 + LEN + 2;
+
+/// A whole `Date` header field, `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n`: copied into
+/// an answer in one piece.
+pub(crate) type Field = [u8; FIELD_LEN];
+
+/// The field of the current second, and when it stops being current.
 #[derive(Clone, Copy)]
 struct Cached {
     /// When the wall clock reaches the next whole second; `None` before the first use.
     until: Option<Instant>,
-    value: [u8; LEN],
+    field: Field,
 }
 
 thread_local! {
     static CACHED: Cell<Cached> = const {
         Cell::new(Cached {
             until: None,
-            value: [0; LEN],
+            field: [0; FIELD_LEN],
         })
     };
 }
 
-/// The IMF-fixdate of the wall clock's current second, with `now` a recent reading of
+/// The `Date` field of the wall clock's current second, with `now` a recent reading of
 /// the monotonic clock (it only decides whether the cached value is still current).
-pub(crate) fn current(now: Instant) -> [u8; LEN] {
+#[inline]
+pub(crate) fn current(now: Instant) -> Field {
     CACHED.with(|cached| {
         let c = cached.get();
         if c.until.is_some_and(|until| now < until) {
-            return c.value;
+            return c.field;
         }
         let fresh = refresh();
         cached.set(fresh);
-        fresh.value
+        fresh.field
     })
 }
 
@@ -52,12 +60,21 @@ fn refresh() -> Cached {
         .unwrap_or(Duration::ZERO);
     let to_next_second =
         Duration::from_nanos(1_000_000_000 - u64::from(since_epoch.subsec_nanos()));
-    let mut value = [0; LEN];
-    format(since_epoch.as_secs(), &mut value);
     Cached {
         until: Some(now + to_next_second),
-        value,
+        field: field(since_epoch.as_secs()),
     }
+}
+
+/// The `Date` field of `secs` seconds after 1970.
+fn field(secs: u64) -> Field {
+    let mut field = [0; FIELD_LEN];
+    field[..6].copy_from_slice(b"Date: ");
+    let mut value = [0; LEN];
+    format(secs, &mut value);
+    field[6..6 + LEN].copy_from_slice(&value);
+    field[6 + LEN..].copy_from_slice(b"\r\n");
+    field
 }
 
 const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
@@ -191,6 +208,10 @@ mod tests {
             .unwrap()
             .as_secs();
         let text = String::from_utf8(value.to_vec()).unwrap();
+        let text = text
+            .strip_prefix("Date: ")
+            .and_then(|t| t.strip_suffix("\r\n"))
+            .unwrap();
         assert!(
             (before..=after).any(|s| formatted(s) == text),
             "{text} is not between {before} and {after}"
@@ -201,6 +222,6 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        assert!(again == value || formatted(after) == String::from_utf8_lossy(&again));
+        assert!(again == value || field(after) == again);
     }
 }

@@ -69,8 +69,10 @@ pub(crate) enum Persist {
 }
 
 impl Persist {
-    pub(crate) fn of(head: &Head) -> Persist {
-        match (head.keep_alive, head.minor) {
+    /// How the connection goes on after an answer to `head`, which keeps it alive only
+    /// if `keep_alive` (the head's own wish, unless the server is draining).
+    pub(crate) fn of(head: &Head, keep_alive: bool) -> Persist {
+        match (keep_alive, head.minor) {
             (false, _) => Persist::Close,
             (true, 0) => Persist::KeepAlive,
             (true, _) => Persist::Default,
@@ -78,25 +80,42 @@ impl Persist {
     }
 }
 
-/// Appends the answer to `head` to `out`, except for the body of `POST /echo`, which the
-/// caller copies after it (its length is `head.body_len`). `date` is the `Date` value;
+/// Appends the answer to `head` to `out` (saying `Connection: close` unless
+/// `keep_alive`), except for the body of `POST /echo`, which the
+/// caller copies after it (its length is `head.body_len`). `date` is the `Date` field;
 /// a `/delay` answer is written once the caller has waited.
 pub(crate) fn answer(
     out: &mut Vec<u8>,
     head: &Head,
+    keep_alive: bool,
     loop_index: usize,
-    date: &[u8; date::LEN],
+    date: &date::Field,
 ) -> Status {
-    let persist = Persist::of(head);
+    let persist = Persist::of(head, keep_alive);
     let get = matches!(head.method, Method::Get | Method::Head);
     let with_body = head.method != Method::Head;
     let mut digits = [0u8; 20];
-    let mut delayed = [0u8; 32];
     let (status, content_type, body): (Status, &[u8], &[u8]) = match (head.route, head.method) {
         (Route::Hello, _) if get => (Status::Ok, TEXT, HELLO),
         (Route::Json, _) if get => (Status::Ok, JSON, HELLO_JSON),
         (Route::Loop, _) if get => (Status::Ok, TEXT, format_u64(&mut digits, loop_index as u64)),
-        (Route::Delay(Some(ms)), _) if get => (Status::Ok, TEXT, delay_body(&mut delayed, ms)),
+        (Route::Delay(Some(ms)), _) if get => {
+            let mut delayed = [0u8; 32];
+            let body = delay_body(&mut delayed, ms);
+            write_head(
+                out,
+                Status::Ok,
+                TEXT,
+                body.len() as u64,
+                persist,
+                None,
+                date,
+            );
+            if with_body {
+                out.extend_from_slice(body);
+            }
+            return Status::Ok;
+        }
         (Route::Delay(None), _) if get => (Status::BadRequest, TEXT, BAD_DELAY),
         (Route::Echo, Method::Post) => {
             write_head(out, Status::Ok, OCTETS, head.body_len, persist, None, date);
@@ -140,7 +159,7 @@ pub(crate) fn answer(
 }
 
 /// Appends an error answer that closes the connection.
-pub(crate) fn refuse(out: &mut Vec<u8>, status: Status, date: &[u8; date::LEN]) {
+pub(crate) fn refuse(out: &mut Vec<u8>, status: Status, date: &date::Field) {
     let text = status.text();
     write_head(
         out,
@@ -177,12 +196,11 @@ fn write_head(
     content_length: u64,
     persist: Persist,
     allow: Option<&[u8]>,
-    date: &[u8; date::LEN],
+    date: &date::Field,
 ) {
     out.extend_from_slice(status.line());
-    out.extend_from_slice(b"Date: ");
     out.extend_from_slice(date);
-    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(b"Content-Type: ");
     out.extend_from_slice(content_type);
     out.extend_from_slice(b"\r\nContent-Length: ");
     let mut digits = [0u8; 20];
@@ -227,11 +245,11 @@ mod tests {
         }
     }
 
-    const DATE: &[u8; date::LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    const DATE: &date::Field = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
 
     fn text(h: &Head) -> String {
         let mut out = Vec::new();
-        answer(&mut out, h, 3, DATE);
+        answer(&mut out, h, h.keep_alive, 3, DATE);
         String::from_utf8(out).unwrap()
     }
 

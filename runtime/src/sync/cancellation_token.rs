@@ -165,6 +165,8 @@ struct Waiter {
 }
 
 impl Waiter {
+    /// The fast path, inlined into the caller: a load, and a comparison of wakers.
+    #[inline]
     fn poll(&mut self, node: &Node, cx: &mut Context<'_>) -> Poll<()> {
         if node.is_cancelled() {
             // The cancel takes (or took) every waker of the node in the same critical
@@ -176,6 +178,12 @@ impl Waiter {
             // Registered with this waker: a cancel after the check above wakes it.
             return Poll::Pending;
         }
+        self.register(node, cx)
+    }
+
+    /// Registers `cx`'s waker, under the tree's lock.
+    #[inline(never)]
+    fn register(&mut self, node: &Node, cx: &mut Context<'_>) -> Poll<()> {
         match node.register(self.key, cx.waker()) {
             Some(key) => {
                 self.key = Some(key);
@@ -207,6 +215,7 @@ pub struct WaitForCancellationFuture<'a> {
 impl Future for WaitForCancellationFuture<'_> {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         this.waiter.poll(&this.token.node, cx)
@@ -238,6 +247,7 @@ pub struct WaitForCancellationFutureOwned {
 impl Future for WaitForCancellationFutureOwned {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         this.waiter.poll(&this.token.node, cx)
