@@ -46,7 +46,15 @@ pub mod signal;
 pub mod sync;
 mod task;
 pub mod time;
+mod watchdog;
 mod yield_now;
+
+/// What the expansion of `#[runtime::test]` and this crate's own tests use; not part of
+/// the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::watchdog::{DEFAULT_TEST_TIMEOUT, Watchdog};
+}
 
 pub use blocking::spawn_blocking;
 pub use builder::{
@@ -80,6 +88,13 @@ pub use runtime_macros::main;
 /// }
 /// # fn main() {}
 /// ```
+///
+/// The test runs under a watchdog: if it has not finished after 60 s, the watchdog
+/// prints the test's name and aborts the test process, so a hang fails the run instead
+/// of stalling it. `#[runtime::test(timeout_secs = 600)]` sets another limit, and the
+/// environment variable `EVLOOP_TEST_TIMEOUT_SCALE=N` multiplies every limit (for slow
+/// runs, such as under valgrind). `#[runtime::test(backend = "poll")]` chooses the
+/// reactor's backend.
 pub use runtime_macros::test;
 pub use task::JoinHandle;
 pub use yield_now::{YieldNow, yield_now};

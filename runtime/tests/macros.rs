@@ -1,14 +1,23 @@
 //! `#[runtime::main]` and `#[runtime::test]`: compile-time cases pinned with trybuild,
 //! and async tests that run on the runtime through the attribute.
 
+mod common;
+
 use std::cell::Cell;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
 use std::rc::Rc;
+use std::time::Duration;
+
+use runtime::__private::Watchdog;
 
 /// The `pass/` cases build and run; each `fail/` case fails to build with the error
 /// pinned in its `.stderr` file. Regenerate those with `TRYBUILD=overwrite` and review
 /// the diff.
 #[test]
 fn ui() {
+    // Building the cases compiles crates: a limit of its own.
+    let _watchdog = Watchdog::for_current_test(Duration::from_secs(900));
     let cases = trybuild::TestCases::new();
     cases.pass("tests/ui/pass/*.rs");
     cases.compile_fail("tests/ui/fail/*.rs");
@@ -68,4 +77,48 @@ mod reexport {
 #[runtime::test(crate = "crate::reexport::runtime")]
 async fn uses_a_renamed_crate_path() {
     runtime::spawn(async {}).await.unwrap();
+}
+
+/// Hangs on purpose: run only by `a_hung_test_ends_the_process_with_its_name`, in a
+/// process of its own.
+#[runtime::test(timeout_secs = 1)]
+#[ignore = "hangs on purpose; run by a_hung_test_ends_the_process_with_its_name"]
+async fn hangs_forever() {
+    std::future::pending::<()>().await;
+}
+
+/// The same for a plain `#[test]` under the shared helper.
+#[test]
+#[ignore = "hangs on purpose; run by a_hung_test_ends_the_process_with_its_name"]
+fn a_plain_test_that_hangs() {
+    let _watchdog = Watchdog::for_current_test(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+/// Runs the ignored test `name` of this binary alone and returns its stderr, checking
+/// that the watchdog aborted it.
+fn run_hung(name: &str) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", name, "--test-threads=1"])
+        .env_remove("EVLOOP_TEST_TIMEOUT_SCALE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_hung_test_ends_the_process_with_its_name() {
+    let _watchdog = common::watchdog();
+    let stderr = run_hung("hangs_forever");
+    assert!(
+        stderr.contains("test macros::hangs_forever has run for more than 1s"),
+        "{stderr}"
+    );
+    let stderr = run_hung("a_plain_test_that_hangs");
+    assert!(
+        stderr.contains("test a_plain_test_that_hangs has run for more than 1s"),
+        "{stderr}"
+    );
 }

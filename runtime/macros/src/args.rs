@@ -7,8 +7,11 @@ use syn::parse::Parser;
 
 use crate::Kind;
 
-/// The names accepted by both attributes, as listed in error messages.
-const ACCEPTED: &str = "`backend = \"epoll\" | \"kqueue\" | \"poll\"` and `crate = \"path\"`";
+/// The names each attribute accepts, as listed in error messages.
+const ACCEPTED_BY_MAIN: &str =
+    "`backend = \"epoll\" | \"kqueue\" | \"poll\"` and `crate = \"path\"`";
+const ACCEPTED_BY_TEST: &str = "`backend = \"epoll\" | \"kqueue\" | \"poll\"`, \
+     `crate = \"path\"` and `timeout_secs = N`";
 
 /// The event backends a user may name, as `reactor::BackendKind::from_name` spells them.
 const BACKENDS: [&str; 3] = ["epoll", "kqueue", "poll"];
@@ -20,6 +23,8 @@ pub(crate) struct Args {
     backend: Option<syn::LitStr>,
     /// `crate = "path"`: the path of the runtime crate.
     crate_path: Option<syn::Path>,
+    /// `timeout_secs = N` (tests only): the watchdog's limit, a positive integer.
+    timeout_secs: Option<u64>,
 }
 
 impl Args {
@@ -52,17 +57,38 @@ impl Args {
                 )
             })?;
             set_once(&meta, &mut self.crate_path, path, "crate")
+        } else if meta.path.is_ident("timeout_secs") {
+            if kind != Kind::Test {
+                return Err(meta.error(
+                    "`timeout_secs` is for `#[runtime::test]`; `#[runtime::main]` runs without a limit",
+                ));
+            }
+            let secs = positive_integer(&meta, "timeout_secs")?;
+            set_once(&meta, &mut self.timeout_secs, secs, "timeout_secs")
         } else {
             let name = path_to_string(&meta.path);
+            let accepted = match kind {
+                Kind::Main => ACCEPTED_BY_MAIN,
+                Kind::Test => ACCEPTED_BY_TEST,
+            };
             Err(meta.error(format!(
-                "unknown argument `{name}` for `{}`; the accepted arguments are {ACCEPTED}",
+                "unknown argument `{name}` for `{}`; the accepted arguments are {accepted}",
                 kind.attribute()
             )))
         }
     }
 
+    /// The test watchdog's limit in seconds: `timeout_secs`, or the default (60 s).
+    pub(crate) fn watchdog_limit(&self) -> TokenStream2 {
+        let krate = self.crate_path();
+        match self.timeout_secs {
+            Some(secs) => quote!(::core::time::Duration::from_secs(#secs)),
+            None => quote!(#krate::__private::DEFAULT_TEST_TIMEOUT),
+        }
+    }
+
     /// The path of the runtime crate: `crate = ".."` or `::runtime`.
-    fn crate_path(&self) -> TokenStream2 {
+    pub(crate) fn crate_path(&self) -> TokenStream2 {
         match &self.crate_path {
             Some(path) => quote!(#path),
             None => quote!(::runtime),
@@ -102,6 +128,27 @@ fn string_value(meta: &ParseNestedMeta<'_>, name: &str, example: &str) -> syn::R
             ..
         }) => Ok(lit),
         other => Err(syn::Error::new_spanned(other, expected())),
+    }
+}
+
+/// Reads `= N` after `name`, where N is an integer literal above zero.
+fn positive_integer(meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<u64> {
+    let expected =
+        || format!("`{name}` expects a whole number of seconds above zero, as in `{name} = 120`");
+    let value = meta
+        .value()
+        .map_err(|e| syn::Error::new(e.span(), expected()))?;
+    let expr: syn::Expr = value.parse()?;
+    let lit = match expr {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(lit),
+            ..
+        }) => lit,
+        other => return Err(syn::Error::new_spanned(other, expected())),
+    };
+    match lit.base10_parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(secs),
+        _ => Err(syn::Error::new(lit.span(), expected())),
     }
 }
 

@@ -12,6 +12,16 @@
 //! |--------------------|------------------------------------------------------------------|
 //! | `backend = "poll"` | run on this event backend (`epoll`, `kqueue` or `poll`) instead of the best one the system has |
 //! | `crate = "path"`   | the path of the runtime crate, when it is not `::runtime` (for example when another crate re-exports it) |
+//! | `timeout_secs = N` | `#[runtime::test]` only: how long the test may run, in seconds (default 60) |
+//!
+//! # The test watchdog
+//!
+//! A `#[runtime::test]` runs under a watchdog: if the test has not finished (returned
+//! or panicked) after its limit, the watchdog prints the test's name on stderr and
+//! aborts the test process, so a hang fails the run with the name of the test that hung
+//! instead of stalling it. `timeout_secs = N` changes the limit; the environment
+//! variable `EVLOOP_TEST_TIMEOUT_SCALE` multiplies every limit, for slow runs such as
+//! under valgrind.
 //!
 //! # Errors
 //!
@@ -68,9 +78,11 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 ///
 /// becomes a `#[test]` function that builds a runtime and runs the body with
-/// `block_on`. A `Result` return type is kept, and so are other attributes such as
-/// `#[should_panic]` or `#[ignore]`. Do not add `#[test]` yourself. See the
-/// [crate documentation](crate) for the arguments.
+/// `block_on`, under a watchdog that aborts the test process, naming the test, if it
+/// runs for more than 60 s (`timeout_secs = N` sets another limit). A `Result` return
+/// type is kept, and so are other attributes such as `#[should_panic]` or `#[ignore]`.
+/// Do not add `#[test]` yourself. See the [crate documentation](crate) for the
+/// arguments.
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Test, args.into(), item.into()).into()
@@ -214,8 +226,23 @@ fn rewrite(kind: Kind, args: &Args, mut function: syn::ItemFn, valid: bool) -> T
         },
         _ => quote! { let body = async move #body; },
     };
+    let watchdog = match kind {
+        Kind::Test => {
+            let krate = args.crate_path();
+            let limit = args.watchdog_limit();
+            let name = &function.sig.ident;
+            quote! {
+                let _watchdog = #krate::__private::Watchdog::start(
+                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                    #limit,
+                );
+            }
+        }
+        Kind::Main => TokenStream2::new(),
+    };
     let block = quote_spanned! {end=>
         {
+            #watchdog
             #body_binding
             #[allow(clippy::expect_used, clippy::needless_return)]
             {

@@ -16,4 +16,7 @@ async fn panics() {
     panic!("boom");
 }
 
+#[runtime::test(timeout_secs = 120, backend = "epoll")]
+async fn with_a_limit() {}
+
 fn main() {}

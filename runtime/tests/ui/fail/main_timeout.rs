@@ -1,0 +1,2 @@
+#[runtime::main(timeout_secs = 5)]
+async fn main() {}

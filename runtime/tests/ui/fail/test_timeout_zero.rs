@@ -1,0 +1,4 @@
+#[runtime::test(timeout_secs = 0)]
+async fn never_allowed_to_run() {}
+
+fn main() {}
