@@ -7,7 +7,8 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-use super::raw::{self, COMPLETE, Header, JOIN_INTEREST, JOIN_WAKER};
+use super::cell::{Header, release};
+use super::harness::{self, drop_quietly};
 use crate::error::JoinError;
 
 /// Carries `T` for variance while keeping the handle `!Send` and `Unpin`.
@@ -24,7 +25,9 @@ type NotSendOutput<T> = (fn() -> T, *const ());
 /// assert_send::<runtime::JoinHandle<()>>();
 /// ```
 pub struct JoinHandle<T> {
-    /// Invariant: a counted reference to a live task whose output type is `T`.
+    /// Invariant: a counted reference to a live task whose output type is `T`, whose
+    /// `JOIN_INTEREST` this handle is. The handle is `!Send`, so every use is on the
+    /// owner thread, which may touch `Header::state`, the stage and `Local`.
     ptr: NonNull<Header>,
     _output: PhantomData<NotSendOutput<T>>,
 }
@@ -52,61 +55,71 @@ impl<T> JoinHandle<T> {
     /// it aborts itself), and awaiting the handle then gives a cancelled [`JoinError`].
     /// Does nothing if the task has already finished.
     pub fn abort(&self) {
-        // SAFETY: the handle's reference; a `JoinHandle` is !Send so this is the owner
-        // thread.
-        unsafe { raw::abort(self.ptr) }
+        // SAFETY: the handle's reference; owner thread (field invariant).
+        let _completed_now = unsafe { harness::abort(self.ptr) };
     }
 
     /// Whether the task has finished: returned, panicked or been aborted.
     pub fn is_finished(&self) -> bool {
-        self.header().state.get() & COMPLETE != 0
+        self.header().state.load().is_complete()
     }
 }
 
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    /// # Panics
+    ///
+    /// When polled again after it returned the output.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let header = self.header();
-        let state = header.state.get();
-        if state & COMPLETE == 0 {
-            // The handle is !Send, so this is the owner thread, which alone uses `local`.
+        let state = header.state.load();
+        if !state.is_complete() {
+            // Owner thread (field invariant), which alone uses `local`.
             let local = &header.shared().local;
-            if state & JOIN_WAKER == 0 || !local.join_waker_will_wake(self.ptr, cx.waker()) {
+            if !state.has_join_waker() || !local.join_waker_will_wake(self.ptr, cx.waker()) {
                 // Clone before and drop after the table's borrow: either may run foreign
-                // code, which may come back to the table.
+                // code, which may come back to the table. A panic of either reaches the
+                // caller with the table and the state consistent.
                 let waker = cx.waker().clone();
                 let replaced = local.set_join_waker(self.ptr, waker);
-                header.state.set(header.state.get() | JOIN_WAKER);
+                header.state.set_join_waker();
                 drop(replaced);
             }
             return Poll::Pending;
         }
+        assert!(
+            header.state.transition_to_output_taken(),
+            "a `JoinHandle` was polled after it returned its output"
+        );
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
-        // SAFETY: the task is complete and outputs `T` (field invariant); `out` is a
-        // valid slot of the type `take_output` writes; owner thread.
+        // SAFETY: `OUTPUT` was just cleared by this handle, so the stored output is its
+        // to take; the task outputs `T` (field invariant), and `out` is a valid slot of
+        // the type `take_output` writes; owner thread.
         unsafe { (header.vtable.take_output)(self.ptr, (&raw mut out).cast()) };
         out
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
+    /// Detaches the task, or drops its output if it finished. A panic in the output's
+    /// `Drop`, or in that of the waker the handle stored, is swallowed, as tokio does:
+    /// whoever drops a handle has given up on what it holds.
     fn drop(&mut self) {
         let header = self.header();
-        let state = header.state.get();
-        header.state.set(state & !(JOIN_INTEREST | JOIN_WAKER));
-        if state & JOIN_WAKER != 0 {
-            // Owner thread (the handle is !Send); dropped after the table's borrow.
+        let dropped = header.state.transition_to_join_handle_dropped();
+        if dropped.drop_waker {
+            // Owner thread (field invariant); dropped after the table's borrow.
             let waker = header.shared().local.take_join_waker(self.ptr);
-            drop(waker);
+            drop_quietly(waker);
         }
-        if state & COMPLETE != 0 {
-            // SAFETY: complete, so the future is gone and the output (if `OUTPUT`) is live;
-            // owner thread.
+        if dropped.drop_output {
+            // SAFETY: the transition cleared `OUTPUT`, handing the stored output to this
+            // handle; owner thread (field invariant).
             unsafe { (header.vtable.drop_output)(self.ptr) };
         }
         // SAFETY: the handle's own counted reference, given up once.
-        unsafe { raw::release_handle(self.ptr) };
+        unsafe { release(self.ptr) };
     }
 }
 

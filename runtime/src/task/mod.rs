@@ -3,6 +3,15 @@
 //! This module holds every `unsafe` block of the executor. The rest of the crate uses
 //! the safe facade: [`Scheduler`] (spawn, run, shutdown) and [`JoinHandle`].
 //!
+//! | file           | job                                                              |
+//! |----------------|------------------------------------------------------------------|
+//! | `state.rs`     | the state bits and their named transitions (no `unsafe`)         |
+//! | `cell.rs`      | the allocation: header, stage, vtable, reference count            |
+//! | `harness.rs`   | poll, cancel and complete a task; the panic policy                |
+//! | `waker.rs`     | the `Waker` vtable; local and remote wakes                        |
+//! | `scheduler.rs` | the local and remote run queues, the live list, shutdown          |
+//! | `join.rs`      | `JoinHandle`                                                      |
+//!
 //! # Layout
 //!
 //! A task is one heap allocation, a `#[repr(C)]` `TaskCell<F>`: a non-generic
@@ -32,14 +41,17 @@
 //!
 //! # State (`Header::state`, owner thread only)
 //!
+//! The bits live in `state.rs`, and only its named transitions change them; each
+//! returns what its caller must do next.
+//!
 //! | bit             | set when                               | cleared when                  |
 //! |-----------------|----------------------------------------|-------------------------------|
 //! | `SCHEDULED`     | pushed onto the local run queue         | popped from it                |
-//! | `RUNNING`       | being polled, or its future being dropped | the poll or the drop ends  |
+//! | `RUNNING`       | being polled, or its future being dropped | the poll ends idle, or at completion |
 //! | `COMPLETE`      | the future is gone (output stored or dropped) | never                  |
 //! | `CANCELLED`     | `abort` during `RUNNING`               | at completion                 |
 //! | `JOIN_INTEREST` | spawn (a `JoinHandle` exists)          | the `JoinHandle` is dropped   |
-//! | `OUTPUT`        | the output is stored in the stage      | it is taken or dropped        |
+//! | `OUTPUT`        | the output is stored in the stage (just before `COMPLETE`) | it is taken or dropped |
 //! | `JOIN_WAKER`    | a pending `JoinHandle` poll stored its waker in `Local`'s join-waker table | completion (which wakes it) or the handle's drop (which removes it) |
 //!
 //! A local wake of a task that is neither `SCHEDULED` nor `COMPLETE` sets `SCHEDULED` and
@@ -65,14 +77,39 @@
 //! live field) may be freed by the last reference on another thread, and with it the
 //! task's reference to `Shared`.
 //!
-//! Shutdown (dropping the runtime) completes every live task as cancelled, empties the
-//! local queue and closes the remote queue: a remote wake then just drops its reference,
-//! and a local wake sees `COMPLETE` and does nothing. A waker that outlives the runtime is
-//! therefore harmless.
+//! Shutdown (dropping the runtime) completes every live task as cancelled, without
+//! polling any, empties the local queue and closes the remote queue: a remote wake then
+//! just drops its reference, and a local wake sees `COMPLETE` and does nothing. A waker
+//! that outlives the runtime is therefore harmless.
+//!
+//! # Panics
+//!
+//! User code runs at five places in a task's life: the future's poll, the future's drop,
+//! the output's drop, and the joiner's waker (its `wake`, or its drop when the handle
+//! goes). The harness runs each under `catch_unwind` and moves the state on the same way
+//! whether it returned or panicked, so a task is never left `RUNNING` or linked by a
+//! panic, and shutdown always ends. Where each panic goes follows tokio:
+//!
+//! | panic in                          | goes to                                        |
+//! |-----------------------------------|------------------------------------------------|
+//! | the poll                          | the `JoinHandle`, as a panic `JoinError`; the future is then dropped |
+//! | the future's drop (after `Ready`, on abort, at shutdown) | the `JoinHandle`, as a panic `JoinError`, in place of the output or the cancellation (a panic of the poll is kept over it) |
+//! | the output's drop                 | swallowed                                      |
+//! | the joiner's `wake`, or its drop in `JoinHandle::drop` | swallowed                 |
+//!
+//! With no `JoinHandle`, a task's panic is swallowed too. "Swallowed" means the panic
+//! hook has already reported it (by default on stderr) and the loop goes on; the task is
+//! released as usual. A panic while a `JoinHandle` is polled (in cloning or dropping the
+//! caller's waker) reaches that caller, with the harness already consistent.
 
+mod cell;
+mod harness;
 mod join;
-mod raw;
 mod scheduler;
+mod state;
+#[cfg(test)]
+mod tests;
+mod waker;
 
 pub use join::JoinHandle;
 pub(crate) use scheduler::Scheduler;

@@ -7,25 +7,33 @@ use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::mem::ManuallyDrop;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Waker;
 
 use reactor::Notifier;
 
+/// What a remote wake rings: the reactor's notifier; in the unit tests, which run
+/// without a reactor (and under Miri), a counter may stand in for it.
+#[cfg(not(test))]
+pub(super) type Notify = Notifier;
+#[cfg(test)]
+pub(super) use super::tests::Notify;
+
+use super::cell::{Header, allocate, release, retain};
+use super::harness::{abort, run};
 use super::join::JoinHandle;
-use super::raw::{
-    Header, JOIN_INTEREST, SCHEDULED, Stage, TaskCell, abort, release, retain, run, wake_local,
-};
 use super::thread_id;
+use super::waker::wake_local;
 
 /// A counted reference in the remote queue.
 pub(super) struct TaskRef(pub(super) NonNull<Header>);
 
-// SAFETY: a TaskRef only carries a counted reference between threads; the receiving
-// owner thread is the only one that touches the owner-only fields through it.
+// SAFETY: a TaskRef carries a counted reference between threads (`Header::refs` is
+// atomic); only the owner thread, which drains the queue, touches `Header::state` and
+// the other owner-only fields through it.
 unsafe impl Send for TaskRef {}
 
 pub(super) struct RemoteQueue {
@@ -60,13 +68,14 @@ pub(super) struct Remote {
     pub(super) queue: Mutex<RemoteQueue>,
     /// Set when `tasks` may be non-empty, so the loop skips the lock otherwise.
     pub(super) pending: AtomicBool,
-    pub(super) notifier: Notifier,
+    pub(super) notifier: Notify,
 }
 
 /// The owner thread's run queue (FIFO), its list of live tasks, and the wakers of the
 /// tasks awaiting a `JoinHandle`.
 pub(super) struct Local {
-    /// Owner thread only; no reference into it outlives a push or pop.
+    /// Owner thread only; no reference into it outlives a push or pop. Each entry is a
+    /// task with `SCHEDULED` set, covered by its live reference.
     queue: UnsafeCell<VecDeque<NonNull<Header>>>,
     /// Head of the intrusive list of tasks that are not `COMPLETE`.
     head: Cell<Option<NonNull<Header>>>,
@@ -116,11 +125,13 @@ impl Local {
     }
 
     fn link(&self, ptr: NonNull<Header>) {
-        // SAFETY: live, incomplete task of this list, owner thread.
+        // SAFETY: a live task, just allocated; `prev`/`next` are owner-thread fields and
+        // this is the owner thread.
         let header = unsafe { ptr.as_ref() };
         header.next.set(self.head.get());
         if let Some(old) = self.head.get() {
-            // SAFETY: list members are live (they hold the live reference).
+            // SAFETY: list members are incomplete, so they hold the live reference; their
+            // links are owner-thread fields.
             unsafe { old.as_ref() }.prev.set(Some(ptr));
         }
         self.head.set(Some(ptr));
@@ -128,7 +139,8 @@ impl Local {
     }
 
     pub(super) fn unlink(&self, ptr: NonNull<Header>) {
-        // SAFETY: `ptr` is a member of this list, so it and its neighbours are live.
+        // SAFETY: `ptr` is a member of this list (it was not `COMPLETE` until now), so it
+        // and its neighbours hold their live references; owner thread.
         let header = unsafe { ptr.as_ref() };
         let (prev, next) = (header.prev.take(), header.next.take());
         match prev {
@@ -175,11 +187,20 @@ type BuildPtrHasher = BuildHasherDefault<PtrHasher>;
 /// The executor's queues, owned by one runtime on its thread.
 pub(crate) struct Scheduler {
     shared: Arc<Shared>,
+    /// `!Send`: the scheduler stays on the owner thread, which is what lets it touch
+    /// `Local` and the owner-only header fields.
+    _owner_thread: PhantomData<*const ()>,
 }
 
 impl Scheduler {
     /// An empty scheduler for the calling thread; remote wakes ring `notifier`.
     pub(crate) fn new(notifier: Notifier) -> Scheduler {
+        #[cfg(test)]
+        let notifier = Notify::Reactor(notifier);
+        Scheduler::with_notify(notifier)
+    }
+
+    pub(super) fn with_notify(notifier: Notify) -> Scheduler {
         Scheduler {
             shared: Arc::new(Shared {
                 owner: thread_id(),
@@ -199,6 +220,7 @@ impl Scheduler {
                     notifier,
                 },
             }),
+            _owner_thread: PhantomData,
         }
     }
 
@@ -217,25 +239,12 @@ impl Scheduler {
         F::Output: 'static,
     {
         debug_assert_eq!(self.shared.owner, thread_id(), "spawn off the owner thread");
-        let shared = Arc::into_raw(self.shared.clone()).cast_mut();
-        let cell = Box::new(TaskCell {
-            header: Header {
-                refs: AtomicU32::new(2), // the live reference and the JoinHandle
-                state: Cell::new(SCHEDULED | JOIN_INTEREST),
-                vtable: &TaskCell::<F>::VTABLE,
-                // SAFETY: `Arc::into_raw` never returns null.
-                shared: unsafe { NonNull::new_unchecked(shared) },
-                prev: Cell::new(None),
-                next: Cell::new(None),
-            },
-            stage: UnsafeCell::new(Stage {
-                running: ManuallyDrop::new(future),
-            }),
-        });
-        let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
+        // `SCHEDULED`, with the live reference and the handle's.
+        let ptr = allocate(future, &self.shared);
         self.local().link(ptr);
         self.local().push(ptr);
-        // SAFETY: one of the two references just counted is handed to the handle.
+        // SAFETY: the task outputs `F::Output`, has `JOIN_INTEREST`, and the handle gets
+        // one of the two references `allocate` counted.
         unsafe { JoinHandle::from_raw(ptr) }
     }
 
@@ -244,8 +253,8 @@ impl Scheduler {
     pub(crate) fn run_one(&self, budget: u32) -> bool {
         match self.local().pop() {
             Some(ptr) => {
-                // SAFETY: popped from our own local queue, on the owner thread (Scheduler
-                // is !Send and was created on it).
+                // SAFETY: popped from our own local queue, on the owner thread (the
+                // scheduler is !Send and was created on it).
                 unsafe { run(ptr, budget) };
                 true
             }
@@ -280,8 +289,8 @@ impl Scheduler {
             std::mem::swap(&mut queue.tasks, &mut tasks);
         }
         for TaskRef(ptr) in tasks.drain(..) {
-            // SAFETY: the remote entry's reference keeps the task alive, and we are on the
-            // owner thread (the scheduler is !Send).
+            // SAFETY: the remote entry's reference keeps the task alive until it is given
+            // up here; owner thread (the scheduler is !Send), which may touch the state.
             unsafe {
                 wake_local(ptr);
                 release(ptr);
@@ -292,38 +301,82 @@ impl Scheduler {
 
     /// Completes every live task as cancelled (dropping their futures here), empties
     /// the local queue and closes the remote one. Idempotent.
+    ///
+    /// It always ends: a round that completes no task runs no user code, so it can
+    /// neither add a task nor wake one, and it is the last. No task is polled.
     pub(crate) fn shutdown(&self) {
-        // Dropping a future may spawn or wake: loop until nothing is left.
         loop {
-            while let Some(ptr) = self.local().head.get() {
-                // SAFETY: list members hold the live reference; retain one for the
-                // duration, since `abort` may release the live one.
-                unsafe {
-                    retain(ptr.as_ref());
-                    abort(ptr);
-                    release(ptr);
-                }
-            }
-            while self.run_one(0) {}
-            let tasks = {
-                let mut queue = self
-                    .remote()
-                    .queue
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                queue.closed = true;
-                std::mem::take(&mut queue.tasks)
-            };
-            for TaskRef(ptr) in tasks {
-                // SAFETY: the entry's reference, on the owner thread; the task is complete
-                // or will be completed by the next round.
-                unsafe {
-                    wake_local(ptr);
-                    release(ptr);
-                }
-            }
-            if self.local().head.get().is_none() && !self.has_ready() {
+            let aborted = self.abort_all();
+            self.close_remote();
+            self.drop_queue_entries();
+            if !aborted {
                 break;
+            }
+        }
+        debug_assert_eq!(
+            self.live_tasks(),
+            0,
+            "a task outlived its runtime's shutdown"
+        );
+    }
+
+    /// Aborts every live task. Returns whether any was completed by it.
+    fn abort_all(&self) -> bool {
+        // A future's drop may abort, wake or drop other tasks: take a counted reference
+        // to every live task first, then abort them one by one.
+        let mut live = Vec::with_capacity(self.live_tasks());
+        let mut next = self.local().head.get();
+        while let Some(ptr) = next {
+            // SAFETY: list members are incomplete and hold their live reference; the
+            // links are owner-thread fields, and this is the owner thread.
+            let header = unsafe { ptr.as_ref() };
+            retain(header);
+            live.push(ptr);
+            next = header.next.get();
+        }
+        let mut aborted = false;
+        for ptr in live {
+            // SAFETY: the reference retained above, given up after the abort; owner
+            // thread. `abort` never unwinds: it runs user code under `catch_unwind`.
+            unsafe {
+                aborted |= abort(ptr);
+                release(ptr);
+            }
+        }
+        aborted
+    }
+
+    /// Closes the remote queue, so that later remote wakes only drop their reference,
+    /// and gives back the references of its entries.
+    fn close_remote(&self) {
+        let tasks = {
+            let mut queue = self
+                .remote()
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            queue.closed = true;
+            std::mem::take(&mut queue.tasks)
+        };
+        for TaskRef(ptr) in tasks {
+            // SAFETY: the entry's reference, given up here; owner thread. A complete task
+            // is not queued again.
+            unsafe {
+                wake_local(ptr);
+                release(ptr);
+            }
+        }
+    }
+
+    /// Empties the local queue without polling: a complete task's entry gives back the
+    /// live reference it kept.
+    fn drop_queue_entries(&self) {
+        while let Some(ptr) = self.local().pop() {
+            // SAFETY: a queue entry is covered by the task's live reference; owner thread.
+            let complete = unsafe { ptr.as_ref() }.state.transition_to_dequeued();
+            if complete {
+                // SAFETY: the live reference the stale entry kept (see `complete`).
+                unsafe { release(ptr) };
             }
         }
     }
