@@ -1,5 +1,7 @@
 //! The blocking pool: results, panics, cross-thread wakes, bounds and idle exit.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -9,6 +11,7 @@ use runtime::{Builder, Runtime, spawn, spawn_blocking};
 
 #[test]
 fn result_comes_back_and_wakes_the_task() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let (a, b) = rt.block_on(async {
         let main_thread = thread::current().id();
@@ -28,6 +31,7 @@ fn result_comes_back_and_wakes_the_task() {
 
 #[test]
 fn a_panic_becomes_a_join_error_with_its_payload() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let err = rt.block_on(async { spawn_blocking(|| -> u8 { panic!("in the pool") }).await });
     let err = err.unwrap_err();
@@ -42,6 +46,7 @@ fn a_panic_becomes_a_join_error_with_its_payload() {
 
 #[test]
 fn many_jobs_stay_within_the_thread_bound() {
+    let _watchdog = common::watchdog();
     const MAX: usize = 3;
     const JOBS: usize = 24;
     let rt = Builder::new().max_blocking_threads(MAX).build().unwrap();
@@ -76,6 +81,7 @@ fn many_jobs_stay_within_the_thread_bound() {
 
 #[test]
 fn the_pool_grows_to_run_jobs_that_wait_for_each_other() {
+    let _watchdog = common::watchdog();
     // Four jobs that can only finish together need four threads.
     let rt = Builder::new().max_blocking_threads(8).build().unwrap();
     let barrier = Arc::new(Barrier::new(4));
@@ -97,6 +103,7 @@ fn the_pool_grows_to_run_jobs_that_wait_for_each_other() {
 
 #[test]
 fn idle_threads_exit_after_the_keep_alive() {
+    let _watchdog = common::watchdog();
     let rt = Builder::new()
         .blocking_keep_alive(Duration::from_millis(20))
         .build()
@@ -111,6 +118,7 @@ fn idle_threads_exit_after_the_keep_alive() {
 
 #[test]
 fn aborting_the_handle_stops_waiting() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let release = Arc::new(Barrier::new(2));
     let r = release.clone();
@@ -127,6 +135,7 @@ fn aborting_the_handle_stops_waiting() {
 
 #[test]
 fn spawn_blocking_outside_a_runtime_panics_with_advice() {
+    let _watchdog = common::watchdog();
     let r = std::panic::catch_unwind(|| drop(spawn_blocking(|| ())));
     let payload = r.unwrap_err();
     let msg = payload.downcast_ref::<String>().unwrap();

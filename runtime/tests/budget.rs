@@ -1,7 +1,9 @@
 //! Fairness under the cooperative budget: an always-ready task starves nobody.
 
+mod common;
+
 use std::cell::Cell;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::rc::Rc;
 
 use runtime::{Builder, Runtime, spawn, yield_now};
@@ -14,6 +16,7 @@ async fn ready_io() {
 
 #[test]
 fn an_always_ready_io_loop_does_not_starve_other_tasks() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let spins = Rc::new(Cell::new(0u64));
     let s = spins.clone();
@@ -40,6 +43,7 @@ fn an_always_ready_io_loop_does_not_starve_other_tasks() {
 
 #[test]
 fn the_budget_is_refilled_before_each_poll() {
+    let _watchdog = common::watchdog();
     let rt = Builder::new().budget(5).build().unwrap();
     let seen = rt.block_on(async {
         spawn(async {
@@ -67,6 +71,7 @@ fn the_budget_is_refilled_before_each_poll() {
 
 #[test]
 fn a_yield_loop_does_not_starve_the_block_on_future() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let spinner = spawn(async {
@@ -84,6 +89,7 @@ fn a_yield_loop_does_not_starve_the_block_on_future() {
 
 #[test]
 fn a_spinning_block_on_future_does_not_starve_tasks() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let flag = Rc::new(Cell::new(false));
     let f = flag.clone();
@@ -96,15 +102,21 @@ fn a_spinning_block_on_future_does_not_starve_tasks() {
 }
 
 #[test]
-fn budget_applies_to_the_block_on_future() {
+fn the_block_on_future_yields_when_its_budget_is_spent() {
+    let _watchdog = common::watchdog();
+    // With a budget of 3, nine always-ready operations need three polls of the
+    // `block_on` future: three operations in each, the fourth yielding.
     let rt = Builder::new().budget(3).build().unwrap();
     let polls = Rc::new(Cell::new(0));
     let p = polls.clone();
-    rt.block_on(async move {
+    let mut body = Box::pin(async {
         for _ in 0..9 {
             ready_io().await;
         }
-        p.set(1);
     });
-    assert_eq!(polls.get(), 1);
+    rt.block_on(poll_fn(move |cx| {
+        p.set(p.get() + 1);
+        body.as_mut().poll(cx)
+    }));
+    assert_eq!(polls.get(), 3);
 }

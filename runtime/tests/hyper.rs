@@ -1,6 +1,8 @@
 //! hyper's Executor and Timer on evloop (feature `hyper`).
 #![cfg(feature = "hyper")]
 
+mod common;
+
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -14,6 +16,7 @@ use runtime::hyper::{EvloopExecutor, EvloopSleep, EvloopTimer};
 
 #[test]
 fn sleeps_are_send_and_sync() {
+    let _watchdog = common::watchdog();
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<EvloopSleep>();
     assert_send_sync::<EvloopTimer>();
@@ -21,6 +24,7 @@ fn sleeps_are_send_and_sync() {
 
 #[test]
 fn the_timer_sleeps_at_least_the_duration() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let start = Instant::now();
@@ -39,6 +43,7 @@ fn the_timer_sleeps_at_least_the_duration() {
 
 #[test]
 fn the_executor_runs_not_send_futures() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let ran = Rc::new(Cell::new(false));
     let r = ran.clone();
@@ -52,6 +57,7 @@ fn the_executor_runs_not_send_futures() {
 
 #[test]
 fn a_sleep_polled_on_another_thread_panics() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let sleep = rt.block_on(async { Some(EvloopTimer.sleep(Duration::from_secs(3600))) });
     let sleep = sleep.unwrap();

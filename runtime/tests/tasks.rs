@@ -1,11 +1,14 @@
-//! Tasks, JoinHandle and wakers, on real threads.
+//! Tasks and `JoinHandle`s on one runtime: spawn, join, abort, detach, shutdown, and
+//! panics in task bodies.
+
+mod common;
 
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, ThreadId};
 
@@ -43,6 +46,7 @@ impl Drop for Tracked {
 
 #[test]
 fn spawn_and_join() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let out = rt.block_on(async {
         let a = spawn(async { 1 });
@@ -58,6 +62,7 @@ fn spawn_and_join() {
 
 #[test]
 fn runtime_spawn_outside_block_on_runs_at_next_block_on() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let handle = rt.spawn(async { "later" });
     assert!(!handle.is_finished());
@@ -66,6 +71,7 @@ fn runtime_spawn_outside_block_on_runs_at_next_block_on() {
 
 #[test]
 fn detached_task_still_runs() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let ran = Rc::new(Cell::new(false));
     let r = ran.clone();
@@ -82,6 +88,7 @@ fn detached_task_still_runs() {
 
 #[test]
 fn abort_before_first_poll() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let polled = Rc::new(Cell::new(false));
     let p = polled.clone();
@@ -97,6 +104,7 @@ fn abort_before_first_poll() {
 
 #[test]
 fn abort_after_a_pending_poll_drops_the_future() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let drops = Arc::new(Mutex::new(Vec::new()));
     let d = drops.clone();
@@ -114,6 +122,7 @@ fn abort_after_a_pending_poll_drops_the_future() {
 
 #[test]
 fn a_task_can_abort_itself() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let err = rt.block_on(async {
         let me: Rc<RefCell<Option<runtime::JoinHandle<()>>>> = Rc::default();
@@ -138,6 +147,7 @@ fn a_task_can_abort_itself() {
 
 #[test]
 fn futures_drop_once_on_the_owner_thread_including_at_shutdown() {
+    let _watchdog = common::watchdog();
     let drops = Arc::new(Mutex::new(Vec::new()));
     let rt = Runtime::new().unwrap();
     let d = drops.clone();
@@ -187,6 +197,7 @@ fn futures_drop_once_on_the_owner_thread_including_at_shutdown() {
 
 #[test]
 fn shutdown_cancels_pending_tasks_and_handles_report_it() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let h = rt.spawn(std::future::pending::<()>());
     rt.block_on(yield_now());
@@ -199,6 +210,7 @@ fn shutdown_cancels_pending_tasks_and_handles_report_it() {
 
 #[test]
 fn panic_in_a_task_is_a_join_error_and_the_loop_goes_on() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let (err, after) = rt.block_on(async {
         let n = std::hint::black_box(7);
@@ -218,6 +230,7 @@ fn panic_in_a_task_is_a_join_error_and_the_loop_goes_on() {
 
 #[test]
 fn a_task_that_panics_while_another_holds_its_waker() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
     let s = slot.clone();
@@ -248,6 +261,7 @@ fn a_task_that_panics_while_another_holds_its_waker() {
 
 #[test]
 fn panic_in_block_on_propagates_and_the_runtime_stays_usable() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let r = catch_unwind(AssertUnwindSafe(|| rt.block_on(async { panic!("main") })));
     assert!(r.is_err());
@@ -255,53 +269,8 @@ fn panic_in_block_on_propagates_and_the_runtime_stays_usable() {
 }
 
 #[test]
-fn wake_from_a_plain_thread() {
-    let rt = Runtime::new().unwrap();
-    let (tx, rx) = mpsc::channel::<Waker>();
-    let done = Arc::new(Mutex::new(false));
-    let d = done.clone();
-    let waker_thread = thread::spawn(move || {
-        let w = rx.recv().unwrap();
-        *d.lock().unwrap() = true;
-        w.wake();
-    });
-    let d = done.clone();
-    rt.block_on(async move {
-        let sent = Cell::new(false);
-        let task = spawn(poll_fn(move |cx| {
-            if *d.lock().unwrap() {
-                return Poll::Ready(7);
-            }
-            if !sent.replace(true) {
-                tx.send(cx.waker().clone()).unwrap();
-            }
-            Poll::Pending
-        }));
-        assert_eq!(task.await.unwrap(), 7);
-    });
-    waker_thread.join().unwrap();
-}
-
-#[test]
-fn block_on_future_woken_from_a_plain_thread() {
-    let rt = Runtime::new().unwrap();
-    let done = Arc::new(Mutex::new(false));
-    let d = done.clone();
-    rt.block_on(poll_fn(move |cx| {
-        if *d.lock().unwrap() {
-            return Poll::Ready(());
-        }
-        let (w, d2) = (cx.waker().clone(), d.clone());
-        thread::spawn(move || {
-            *d2.lock().unwrap() = true;
-            w.wake();
-        });
-        Poll::Pending
-    }));
-}
-
-#[test]
 fn hundred_thousand_tasks_pass_a_token_around_a_ring() {
+    let _watchdog = common::watchdog();
     const N: usize = 100_000;
     const LAPS: usize = 3;
     let rt = Runtime::new().unwrap();
@@ -343,6 +312,7 @@ fn hundred_thousand_tasks_pass_a_token_around_a_ring() {
 
 #[test]
 fn not_send_futures_spawn() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let rc = Rc::new(RefCell::new(Vec::new()));
     let r = rc.clone();
@@ -365,43 +335,8 @@ fn not_send_futures_spawn() {
 }
 
 #[test]
-fn wakers_are_send_and_sync() {
-    fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<Waker>();
-    // Like tokio's: `?` can carry it into `Box<dyn Error + Send + Sync>`.
-    assert_send_sync::<JoinError>();
-}
-
-#[test]
-fn nested_block_on_panics_with_advice() {
-    let rt = Runtime::new().unwrap();
-    let rt2 = Runtime::new().unwrap();
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        rt.block_on(async { rt2.block_on(async {}) })
-    }));
-    let payload = r.unwrap_err();
-    let msg = payload.downcast_ref::<String>().unwrap();
-    assert!(
-        msg.contains("cannot start a runtime from within a runtime"),
-        "{msg}"
-    );
-    assert!(msg.contains(".await"), "{msg}");
-    // Both still work afterwards.
-    rt.block_on(async {});
-    rt2.block_on(async {});
-}
-
-#[test]
-fn spawn_outside_a_runtime_panics_with_advice() {
-    let r = catch_unwind(|| drop(spawn(async {})));
-    let payload = r.unwrap_err();
-    let msg = payload.downcast_ref::<String>().unwrap();
-    assert!(msg.contains("Runtime::block_on"), "{msg}");
-    assert!(msg.contains("#[runtime::main]"), "{msg}");
-}
-
-#[test]
 fn join_error_converts_to_io_error() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let err = rt.block_on(async {
         let h = spawn(async {});
@@ -418,6 +353,7 @@ fn join_error_converts_to_io_error() {
 
 #[test]
 fn a_panic_join_error_travels_as_a_boxed_sync_error_with_its_payload() {
+    let _watchdog = common::watchdog();
     use std::error::Error;
     let rt = Runtime::new().unwrap();
     let r: Result<(), Box<dyn Error + Send + Sync>> = rt.block_on(async {
@@ -445,6 +381,7 @@ fn a_panic_join_error_travels_as_a_boxed_sync_error_with_its_payload() {
 
 #[test]
 fn one_runtime_per_thread_on_many_threads() {
+    let _watchdog = common::watchdog();
     let threads: Vec<_> = (0..4)
         .map(|i| {
             thread::spawn(move || {
@@ -459,6 +396,7 @@ fn one_runtime_per_thread_on_many_threads() {
 
 #[test]
 fn futures_dropped_at_shutdown_still_see_their_reactor() {
+    let _watchdog = common::watchdog();
     struct HoldsRegistration {
         reg: Option<reactor::Registration>,
         saw_reactor: Rc<Cell<bool>>,
@@ -499,6 +437,7 @@ fn futures_dropped_at_shutdown_still_see_their_reactor() {
 
 #[test]
 fn small_event_interval_and_budget_still_run_everything() {
+    let _watchdog = common::watchdog();
     let rt = runtime::Builder::new()
         .event_interval(1)
         .budget(1)
@@ -520,227 +459,4 @@ fn small_event_interval_and_budget_still_run_everything() {
         sum
     });
     assert_eq!(sum, 4950);
-}
-
-/// A waker that counts its wakes; its `Arc`'s strong count tells how many clones live.
-struct CountingWaker(std::sync::atomic::AtomicUsize);
-
-impl std::task::Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-#[test]
-fn a_thousand_handles_awaited_at_once_each_wake_their_own_joiner() {
-    const N: usize = 1000;
-    let rt = Runtime::new().unwrap();
-    let total = rt.block_on(async {
-        let flags: Vec<_> = (0..N).map(|_| Rc::new(Cell::new(false))).collect();
-        let slots: Vec<_> = (0..N).map(|_| Rc::new(RefCell::new(None))).collect();
-        let workers: Vec<_> = (0..N)
-            .map(|i| {
-                let wait = wait_flag(flags[i].clone(), slots[i].clone());
-                spawn(async move {
-                    wait.await;
-                    i
-                })
-            })
-            .collect();
-        // Every joiner awaits its worker while the worker is still pending, so all N
-        // joiners wait at once.
-        let waiting = Rc::new(Cell::new(0));
-        let joiners: Vec<_> = workers
-            .into_iter()
-            .map(|mut h| {
-                let waiting = waiting.clone();
-                spawn(async move {
-                    let pending = poll_fn(|cx| Poll::Ready(Pin::new(&mut h).poll(cx))).await;
-                    assert!(pending.is_pending(), "the worker is still waiting");
-                    waiting.set(waiting.get() + 1);
-                    h.await.unwrap() * 2
-                })
-            })
-            .collect();
-        // The block_on future may be polled between batches of tasks: wait for all.
-        while waiting.get() < N || slots.iter().any(|s| s.borrow().is_none()) {
-            yield_now().await;
-        }
-        // Release the workers in reverse order.
-        for i in (0..N).rev() {
-            flags[i].set(true);
-            let waker = slots[i].borrow_mut().take().expect("the worker was polled");
-            waker.wake();
-        }
-        let mut total = 0;
-        for (i, j) in joiners.into_iter().enumerate() {
-            let v = j.await.unwrap();
-            assert_eq!(v, i * 2);
-            total += v;
-        }
-        total
-    });
-    assert_eq!(total, N * (N - 1));
-    assert_eq!(rt.live_tasks(), 0);
-}
-
-#[test]
-fn a_handle_moved_to_another_task_wakes_the_new_one() {
-    let rt = Runtime::new().unwrap();
-    let out = rt.block_on(async {
-        let flag = Rc::new(Cell::new(false));
-        let slot = Rc::new(RefCell::new(None));
-        let wait = wait_flag(flag.clone(), slot.clone());
-        let mut worker = spawn(async move {
-            wait.await;
-            7
-        });
-        yield_now().await;
-        // This task polls the handle once, leaving its waker behind...
-        poll_fn(|cx| {
-            assert!(Pin::new(&mut worker).poll(cx).is_pending());
-            Poll::Ready(())
-        })
-        .await;
-        // ...then another task takes the handle over and awaits it.
-        let joiner = spawn(worker);
-        yield_now().await;
-        flag.set(true);
-        slot.borrow_mut().take().unwrap().wake();
-        joiner.await.unwrap().unwrap()
-    });
-    assert_eq!(out, 7);
-}
-
-#[test]
-fn a_dropped_pending_handle_neither_wakes_nor_keeps_its_joiner() {
-    let rt = Runtime::new().unwrap();
-    let counter = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
-    let joiner = Waker::from(counter.clone());
-    rt.block_on(async {
-        let flag = Rc::new(Cell::new(false));
-        let slot = Rc::new(RefCell::new(None));
-        let wait = wait_flag(flag.clone(), slot.clone());
-        let mut worker = spawn(wait);
-        yield_now().await;
-        let mut cx = Context::from_waker(&joiner);
-        assert!(Pin::new(&mut worker).poll(&mut cx).is_pending());
-        // Polling again with the same waker keeps a single clone.
-        assert!(Pin::new(&mut worker).poll(&mut cx).is_pending());
-        assert_eq!(
-            Arc::strong_count(&counter),
-            3,
-            "the joiner's clone is stored once"
-        );
-        drop(worker);
-        assert_eq!(
-            Arc::strong_count(&counter),
-            2,
-            "dropping the handle drops it"
-        );
-        flag.set(true);
-        slot.borrow_mut().take().unwrap().wake();
-        yield_now().await;
-        yield_now().await;
-    });
-    assert_eq!(rt.live_tasks(), 0);
-    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 0);
-}
-
-#[test]
-fn a_foreign_joiner_is_woken_once_when_the_task_completes() {
-    let rt = Runtime::new().unwrap();
-    let counter = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
-    let joiner = Waker::from(counter.clone());
-    let out = rt.block_on(async {
-        let mut worker = spawn(async {
-            yield_now().await;
-            5
-        });
-        let mut cx = Context::from_waker(&joiner);
-        assert!(Pin::new(&mut worker).poll(&mut cx).is_pending());
-        yield_now().await;
-        yield_now().await;
-        assert!(worker.is_finished());
-        match Pin::new(&mut worker).poll(&mut cx) {
-            Poll::Ready(v) => v.unwrap(),
-            Poll::Pending => panic!("a finished task's handle must be ready"),
-        }
-    });
-    assert_eq!(out, 5);
-    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1);
-    assert_eq!(
-        Arc::strong_count(&counter),
-        2,
-        "the wake consumed the stored clone"
-    );
-}
-
-#[test]
-fn many_rounds_of_remote_wakes_from_two_threads_reach_every_task() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    const TASKS: usize = 64;
-    const ROUNDS: u64 = 200;
-    // Each task waits until the shared counter passes its own round, then goes on; two
-    // plain threads advance the counter and wake every task from outside.
-    let round = Arc::new(AtomicU64::new(0));
-    let (tx, rx) = mpsc::channel::<Vec<Waker>>();
-    let rt = Runtime::new().unwrap();
-    let r = round.clone();
-    let wakers_thread = thread::spawn(move || {
-        let mut helpers = Vec::new();
-        for wakers in rx {
-            r.fetch_add(1, Ordering::SeqCst);
-            // Split the wakes between this thread and a fresh one.
-            let (a, b) = wakers.split_at(wakers.len() / 2);
-            let b = b.to_vec();
-            helpers.push(thread::spawn(move || b.into_iter().for_each(Waker::wake)));
-            a.iter().for_each(Waker::wake_by_ref);
-        }
-        helpers.into_iter().for_each(|h| h.join().unwrap());
-    });
-    let total = rt.block_on(async move {
-        let seen = Rc::new(RefCell::new(Vec::<Waker>::new()));
-        let handles: Vec<_> = (0..TASKS)
-            .map(|_| {
-                let (round, seen) = (round.clone(), seen.clone());
-                spawn(async move {
-                    let mut mine = 0;
-                    for want in 1..=ROUNDS {
-                        poll_fn(|cx| {
-                            if round.load(Ordering::SeqCst) >= want {
-                                Poll::Ready(())
-                            } else {
-                                seen.borrow_mut().push(cx.waker().clone());
-                                Poll::Pending
-                            }
-                        })
-                        .await;
-                        mine += 1;
-                    }
-                    mine
-                })
-            })
-            .collect();
-        let mut finished = 0;
-        while finished < TASKS {
-            yield_now().await;
-            let batch: Vec<_> = seen.borrow_mut().drain(..).collect();
-            if !batch.is_empty() {
-                tx.send(batch).unwrap();
-            }
-            finished = handles.iter().filter(|h| h.is_finished()).count();
-        }
-        drop(tx);
-        let mut total = 0;
-        for h in handles {
-            total += h.await.unwrap();
-        }
-        total
-    });
-    wakers_thread.join().unwrap();
-    assert_eq!(total, TASKS as u64 * ROUNDS);
 }

@@ -1,5 +1,7 @@
 //! One loop per core: `Builder::threads(n).run(..)` and `run_per_core`.
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -8,6 +10,7 @@ use runtime::{Builder, loop_index, run_per_core, spawn};
 
 #[test]
 fn runs_the_entry_on_each_loop_in_its_own_thread() {
+    let _watchdog = common::watchdog();
     let threads = Arc::new(Mutex::new(HashSet::new()));
     let t = threads.clone();
     let results = Builder::new().threads(2).run(move || {
@@ -27,6 +30,7 @@ fn runs_the_entry_on_each_loop_in_its_own_thread() {
 
 #[test]
 fn a_panicking_loop_is_reported_and_the_others_finish() {
+    let _watchdog = common::watchdog();
     let results = run_per_core(3, || async {
         if loop_index() == Some(1) {
             panic!("loop one fails");
@@ -47,6 +51,7 @@ fn a_panicking_loop_is_reported_and_the_others_finish() {
 #[cfg(target_os = "linux")]
 #[test]
 fn each_loop_is_pinned_to_one_core() {
+    let _watchdog = common::watchdog();
     fn cpus_of_this_thread() -> usize {
         // SAFETY: a zeroed cpu_set_t is a valid empty set; pid 0 is the calling thread.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };

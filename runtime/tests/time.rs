@@ -1,5 +1,7 @@
 //! The timer heap wired into the loop: precision, no busy waiting, fairness.
 
+mod common;
+
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -10,6 +12,7 @@ use runtime::{Runtime, spawn};
 
 #[test]
 fn a_one_millisecond_sleep_never_ends_early() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     for _ in 0..20 {
         let start = Instant::now();
@@ -23,6 +26,7 @@ fn a_one_millisecond_sleep_never_ends_early() {
 
 #[test]
 fn the_loop_does_not_spin_while_it_sleeps() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let before = rt.turns();
     let start = Instant::now();
@@ -35,6 +39,7 @@ fn the_loop_does_not_spin_while_it_sleeps() {
 
 #[test]
 fn sleeping_tasks_wake_in_deadline_order_and_never_early() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let (order, registered_in_time) = rt.block_on(async {
         let order = Arc::new(Mutex::new(Vec::new()));
@@ -72,6 +77,7 @@ fn sleeping_tasks_wake_in_deadline_order_and_never_early() {
 
 #[test]
 fn timeout_and_interval_work_on_the_loop() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let r: Result<(), Elapsed> =
@@ -93,6 +99,7 @@ fn timeout_and_interval_work_on_the_loop() {
 
 #[test]
 fn a_remote_wake_interrupts_a_long_timer_wait() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let long = spawn(sleep(Duration::from_secs(3600)));
@@ -116,6 +123,7 @@ fn a_remote_wake_interrupts_a_long_timer_wait() {
 
 #[test]
 fn a_timer_fires_while_a_task_is_always_ready() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let spinner = spawn(async {
@@ -139,6 +147,7 @@ fn a_timer_fires_while_a_task_is_always_ready() {
 
 #[test]
 fn dropping_the_runtime_cancels_sleeping_tasks() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let h = rt.spawn(sleep(Duration::from_secs(3600)));
     rt.block_on(runtime::yield_now());
