@@ -237,6 +237,7 @@ impl<T> Future for Receiver<T> {
 /// # Panics
 ///
 /// Outside a runtime (see [`spawn`](crate::spawn)).
+#[track_caller]
 pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,

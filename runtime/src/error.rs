@@ -64,9 +64,12 @@ impl JoinError {
     /// # Panics
     ///
     /// If the task was cancelled rather than panicked.
+    #[track_caller]
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic()
-            .unwrap_or_else(|_| panic!("`JoinError::into_panic` on a cancelled task"))
+        match self.try_into_panic() {
+            Ok(payload) => payload,
+            Err(_) => panic!("`JoinError::into_panic` on a cancelled task"),
+        }
     }
 
     /// The panic's payload, or the error itself if the task was cancelled.

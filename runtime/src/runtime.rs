@@ -61,26 +61,31 @@ const NESTED: &str = "cannot start a runtime from within a runtime: `block_on` w
 /// # Panics
 ///
 /// Outside `block_on`, with a message that says where to call it.
+#[track_caller]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Inner) -> R) -> R {
-    CURRENT.with(|c| match &*c.borrow() {
-        Some(inner) => f(inner),
+    match CURRENT.with(|c| c.borrow().as_deref().map(f)) {
+        Some(out) => out,
         None => panic!("{NO_RUNTIME}"),
-    })
+    }
 }
 
 /// Makes `inner` the thread's current runtime until dropped.
 struct CurrentGuard;
 
 impl CurrentGuard {
+    #[track_caller]
     fn enter(inner: &Rc<Inner>) -> CurrentGuard {
-        CURRENT.with(|c| {
+        let entered = CURRENT.with(|c| {
             let mut current = c.borrow_mut();
             if current.is_some() {
-                drop(current);
-                panic!("{NESTED}");
+                return false;
             }
             *current = Some(inner.clone());
+            true
         });
+        if !entered {
+            panic!("{NESTED}");
+        }
         CurrentGuard
     }
 }
@@ -241,6 +246,7 @@ impl Runtime {
     /// # Panics
     ///
     /// When called inside another `block_on` (nested), or if the reactor fails.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let inner = &*self.inner;
         assert_eq!(
@@ -312,6 +318,7 @@ impl fmt::Debug for Runtime {
 ///
 /// Outside a runtime: call it inside `Runtime::block_on`, `#[runtime::main]` or
 /// `#[runtime::test]` (or use [`Runtime::spawn`]).
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
