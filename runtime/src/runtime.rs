@@ -26,10 +26,36 @@ pub(crate) struct Inner {
     event_interval: u32,
     budget: u32,
     owner: u32,
+    /// The process that created the runtime (see "After `fork`" on [`Runtime`]).
+    pid: u32,
+}
+
+impl Inner {
+    /// Whether this is a forked child's copy of the runtime. The fork count kept by the
+    /// scheduler is one load; `by_pid` also compares process ids, a syscall that sees
+    /// even a fork that bypassed `pthread_atfork` handlers.
+    fn is_forked_copy(&self, by_pid: bool) -> bool {
+        self.scheduler.is_forked_copy() || (by_pid && std::process::id() != self.pid)
+    }
+
+    /// Panics in a forked child of the process that created the runtime.
+    #[track_caller]
+    fn assert_not_forked(&self, by_pid: bool) {
+        if self.is_forked_copy(by_pid) {
+            panic!("{FORKED}");
+        }
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if self.is_forked_copy(true) {
+            // A forked child: the tasks' registrations are in an epoll instance (or a
+            // kqueue) shared with the parent, so dropping their futures here would take
+            // the parent's fds out of it. Leak them instead.
+            self.scheduler.abandon();
+            return;
+        }
         // Futures may deregister fds or cancel sleeps as they drop: keep both current.
         let _reactor = self.reactor.handle().enter();
         let _timers = self.timers.enter();
@@ -55,6 +81,10 @@ const NO_RUNTIME: &str = "there is no evloop runtime on this thread: call `runti
 const NESTED: &str = "cannot start a runtime from within a runtime: `block_on` was called \
     while another `block_on` runs on this thread. `.await` the future instead, or spawn it \
     with `runtime::spawn`";
+
+pub(crate) const FORKED: &str = "this evloop runtime belongs to the parent process: a forked child \
+    cannot use it (its reactor, tasks and registrations are the parent's). Build a new \
+    `Runtime` in the child";
 
 /// Runs `f` with the current runtime.
 ///
@@ -167,6 +197,19 @@ impl Wake for MainWaker {
 /// fn assert_send<T: Send>() {}
 /// assert_send::<runtime::Runtime>();
 /// ```
+///
+/// # After `fork`
+///
+/// A forked child must not use its parent's runtime: its reactor's epoll instance (or
+/// kqueue) is shared with the parent, so a wait in the child could take the parent's
+/// events, and its registrations are the parent's. Using it in the child
+/// ([`block_on`](Runtime::block_on), [`spawn`](Runtime::spawn),
+/// [`spawn_blocking`](Runtime::spawn_blocking)) panics, and so does a loop that was
+/// running when its own task called `fork`, before its next wait. Build a new `Runtime`
+/// in the child instead: it has a reactor of its own (libevent's `event_reinit`). Dropping
+/// the parent's runtime in the child leaks its tasks rather than drop their futures,
+/// which would deregister the parent's file descriptors. The child must not use the
+/// parent's sockets either. The parent's runtime goes on unaffected.
 pub struct Runtime {
     inner: Rc<Inner>,
 }
@@ -197,25 +240,38 @@ impl Runtime {
                 event_interval: b.event_interval,
                 budget: b.budget,
                 owner: thread_id(),
+                pid: std::process::id(),
             }),
         })
     }
 
     /// Spawns a task on this runtime. It starts running at the next `block_on`.
+    ///
+    /// # Panics
+    ///
+    /// In a forked child of the process that created the runtime.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
+        self.inner.assert_not_forked(false);
         self.inner.scheduler.spawn(future)
     }
 
     /// Runs `f` on this runtime's blocking pool (see [`spawn_blocking`](crate::spawn_blocking)).
+    ///
+    /// # Panics
+    ///
+    /// In a forked child of the process that created the runtime.
+    #[track_caller]
     pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.inner.assert_not_forked(false);
         crate::blocking::spawn_blocking_on(&self.inner, f)
     }
 
@@ -245,7 +301,8 @@ impl Runtime {
     ///
     /// # Panics
     ///
-    /// When called inside another `block_on` (nested), or if the reactor fails.
+    /// When called inside another `block_on` (nested), in a forked child of the process
+    /// that created the runtime (see "After `fork`" above), or if the reactor fails.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let inner = &*self.inner;
@@ -254,7 +311,9 @@ impl Runtime {
             thread_id(),
             "`Runtime::block_on` must run on the thread that created the runtime"
         );
+        inner.assert_not_forked(true);
         let _current = CurrentGuard::enter(&self.inner);
+        let _loop = inner.scheduler.enter_loop();
         let _reactor = inner.reactor.handle().enter();
         let _timers = inner.timers.enter();
         let main = Arc::new(MainWaker {

@@ -10,6 +10,7 @@
 //! | `harness.rs`   | poll, cancel and complete a task; the panic policy                |
 //! | `waker.rs`     | the `Waker` vtable; local and remote wakes                        |
 //! | `scheduler.rs` | the local and remote run queues, the live list, shutdown          |
+//! | `fork.rs`      | what a `fork` leaves behind: the fork count, the child's loop mark |
 //! | `join.rs`      | `JoinHandle`                                                      |
 //!
 //! # Layout
@@ -103,6 +104,7 @@
 //! caller's waker) reaches that caller, with the harness already consistent.
 
 mod cell;
+mod fork;
 mod harness;
 mod join;
 mod scheduler;

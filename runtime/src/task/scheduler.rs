@@ -23,10 +23,12 @@ pub(super) type Notify = Notifier;
 pub(super) use super::tests::Notify;
 
 use super::cell::{Header, allocate, release, retain};
+use super::fork::{self, LoopGuard};
 use super::harness::{abort, run};
 use super::join::JoinHandle;
 use super::thread_id;
 use super::waker::wake_local;
+use crate::runtime::FORKED;
 
 /// A counted reference in the remote queue.
 pub(super) struct TaskRef(pub(super) NonNull<Header>);
@@ -66,8 +68,12 @@ unsafe impl Send for Shared {}
 /// The remote queue: wakes from other threads.
 pub(super) struct Remote {
     pub(super) queue: Mutex<RemoteQueue>,
-    /// Set when `tasks` may be non-empty, so the loop skips the lock otherwise.
+    /// Set when `tasks` may be non-empty, so the loop skips the lock otherwise. The fork
+    /// handler sets it too, so that `drain_remote` sees `forked` at no cost to the loop.
     pub(super) pending: AtomicBool,
+    /// Set in a forked child whose thread was running this scheduler's loop when it
+    /// called `fork` (see `task/fork.rs`).
+    pub(super) forked: AtomicBool,
     pub(super) notifier: Notify,
 }
 
@@ -187,6 +193,10 @@ type BuildPtrHasher = BuildHasherDefault<PtrHasher>;
 /// The executor's queues, owned by one runtime on its thread.
 pub(crate) struct Scheduler {
     shared: Arc<Shared>,
+    /// Set in a forked child: `shutdown` leaks the tasks (see `abandon`).
+    abandoned: Cell<bool>,
+    /// `fork::forks()` when the scheduler was created.
+    forks: u32,
     /// `!Send`: the scheduler stays on the owner thread, which is what lets it touch
     /// `Local` and the owner-only header fields.
     _owner_thread: PhantomData<*const ()>,
@@ -195,6 +205,7 @@ pub(crate) struct Scheduler {
 impl Scheduler {
     /// An empty scheduler for the calling thread; remote wakes ring `notifier`.
     pub(crate) fn new(notifier: Notifier) -> Scheduler {
+        fork::install_handler();
         #[cfg(test)]
         let notifier = Notify::Reactor(notifier);
         Scheduler::with_notify(notifier)
@@ -217,9 +228,12 @@ impl Scheduler {
                         closed: false,
                     }),
                     pending: AtomicBool::new(false),
+                    forked: AtomicBool::new(false),
                     notifier,
                 },
             }),
+            abandoned: Cell::new(false),
+            forks: fork::forks(),
             _owner_thread: PhantomData,
         }
     }
@@ -272,10 +286,30 @@ impl Scheduler {
         self.local().live.get()
     }
 
+    /// Marks this thread as running the scheduler's loop until the guard drops, so that
+    /// a `fork` from one of its tasks makes the loop panic in the child (in
+    /// `drain_remote`) before its next wait.
+    pub(crate) fn enter_loop(&self) -> LoopGuard {
+        LoopGuard::enter(&self.shared)
+    }
+
+    /// Whether this is a forked child's copy of the scheduler: a `fork` happened (in
+    /// this process's line) since it was created.
+    pub(crate) fn is_forked_copy(&self) -> bool {
+        fork::forks() != self.forks
+    }
+
     /// Moves the remote wakes into the local queue.
+    ///
+    /// # Panics
+    ///
+    /// In a forked child, when the loop was running as its task called `fork`.
     pub(crate) fn drain_remote(&self) {
         if !self.remote().pending.load(Ordering::Acquire) {
             return;
+        }
+        if self.remote().forked.load(Ordering::Relaxed) {
+            panic!("{FORKED}");
         }
         // Swap in the spare buffer, so that neither side allocates once both have grown.
         let mut tasks = self.local().remote_spare.take();
@@ -305,6 +339,9 @@ impl Scheduler {
     /// It always ends: a round that completes no task runs no user code, so it can
     /// neither add a task nor wake one, and it is the last. No task is polled.
     pub(crate) fn shutdown(&self) {
+        if self.abandoned.get() {
+            return;
+        }
         loop {
             let aborted = self.abort_all();
             self.close_remote();
@@ -318,6 +355,13 @@ impl Scheduler {
             0,
             "a task outlived its runtime's shutdown"
         );
+    }
+
+    /// Leaks every task instead of shutting them down: in a forked child, dropping a
+    /// future could deregister its parent's file descriptors from an epoll instance the
+    /// two processes share. Later calls of `shutdown` do nothing.
+    pub(crate) fn abandon(&self) {
+        self.abandoned.set(true);
     }
 
     /// Aborts every live task. Returns whether any was completed by it.
