@@ -15,13 +15,6 @@ use std::task::Waker;
 
 use reactor::Notifier;
 
-/// What a remote wake rings: the reactor's notifier; in the unit tests, which run
-/// without a reactor (and under Miri), a counter may stand in for it.
-#[cfg(not(test))]
-pub(super) type Notify = Notifier;
-#[cfg(test)]
-pub(super) use super::tests::Notify;
-
 use super::cell::{Header, allocate, release, retain};
 use super::fork::{self, LoopGuard};
 use super::harness::{abort, run};
@@ -29,6 +22,13 @@ use super::join::JoinHandle;
 use super::thread_id;
 use super::waker::wake_local;
 use crate::runtime::FORKED;
+
+/// What a remote wake rings: the reactor's notifier; in the unit tests, which run
+/// without a reactor (and under Miri), a counter may stand in for it.
+#[cfg(not(test))]
+pub(super) type Notify = Notifier;
+#[cfg(test)]
+pub(super) use super::tests::Notify;
 
 /// A counted reference in the remote queue.
 pub(super) struct TaskRef(pub(super) NonNull<Header>);
