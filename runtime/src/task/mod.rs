@@ -16,7 +16,7 @@
 //! # Layout
 //!
 //! A task is one heap allocation, a `#[repr(C)]` `TaskCell<F>`: a non-generic
-//! [`Header`] of 40 bytes first, then the `Stage`, a union of the future and its output
+//! `Header` of 40 bytes first, then the `Stage`, a union of the future and its output
 //! (`Result<F::Output, JoinError>`). The header's state bits say which of the two is live:
 //! the future while the task is not `COMPLETE`; the output while `OUTPUT` is set (the task
 //! finished and a [`JoinHandle`] wants it); neither once it has been taken or dropped. The
