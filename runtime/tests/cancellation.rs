@@ -1,6 +1,8 @@
 //! `CancellationToken`: cancel and wait, parents and children, cancel-safety, the drop
 //! guard, a cancel from another thread while the loop waits, and bounded memory.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
@@ -71,6 +73,7 @@ impl Wake for CountingWaker {
 
 #[test]
 fn tokens_and_their_futures_are_send_and_sync() {
+    let _watchdog = common::watchdog();
     fn send_sync<T: Send + Sync>() {}
     send_sync::<CancellationToken>();
     send_sync::<WaitForCancellationFuture<'static>>();
@@ -80,6 +83,7 @@ fn tokens_and_their_futures_are_send_and_sync() {
 
 #[test]
 fn cancel_wakes_every_waiting_task_on_every_clone() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let token = CancellationToken::new();
@@ -112,6 +116,7 @@ fn cancel_wakes_every_waiting_task_on_every_clone() {
 
 #[test]
 fn a_parent_cancels_its_descendants_and_not_the_other_way_round() {
+    let _watchdog = common::watchdog();
     let root = CancellationToken::new();
     let a = root.child_token();
     let b = root.child_token();
@@ -132,6 +137,7 @@ fn a_parent_cancels_its_descendants_and_not_the_other_way_round() {
 
 #[test]
 fn a_grandchild_is_cancelled_after_its_parent_token_is_dropped() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let root = CancellationToken::new();
@@ -148,6 +154,7 @@ fn a_grandchild_is_cancelled_after_its_parent_token_is_dropped() {
 
 #[test]
 fn a_dropped_waiter_gives_back_its_waker() {
+    let _watchdog = common::watchdog();
     let token = CancellationToken::new();
     let counter = Arc::new(CountingWaker::default());
     let waker = Waker::from(counter.clone());
@@ -171,6 +178,7 @@ fn a_dropped_waiter_gives_back_its_waker() {
 
 #[test]
 fn a_waiter_polled_with_a_new_waker_wakes_only_the_new_one() {
+    let _watchdog = common::watchdog();
     let token = CancellationToken::new();
     let (old, new) = (
         Arc::new(CountingWaker::default()),
@@ -201,6 +209,7 @@ fn a_waiter_polled_with_a_new_waker_wakes_only_the_new_one() {
 
 #[test]
 fn the_drop_guard_cancels_unless_disarmed() {
+    let _watchdog = common::watchdog();
     let token = CancellationToken::new();
     let guard = token.clone().drop_guard();
     assert!(!guard.token().is_cancelled());
@@ -214,6 +223,7 @@ fn the_drop_guard_cancels_unless_disarmed() {
 
 #[test]
 fn run_until_cancelled_gives_the_output_or_none() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let token = CancellationToken::new();
@@ -236,6 +246,7 @@ fn run_until_cancelled_gives_the_output_or_none() {
 /// cancels, and the loop wakes for it at once instead of at the timer.
 #[test]
 fn a_cancel_from_another_thread_wakes_the_waiting_loop() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let token = CancellationToken::new();
     let (registered_tx, registered_rx) = mpsc::channel();
@@ -284,6 +295,7 @@ fn a_cancel_from_another_thread_wakes_the_waiting_loop() {
 /// Many rounds of a cancel racing a registration on another thread: every waiter wakes.
 #[test]
 fn a_racing_cancel_loses_no_wakeup() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     for _ in 0..500 {
         let token = CancellationToken::new();
@@ -310,6 +322,7 @@ fn a_racing_cancel_loses_no_wakeup() {
 /// holds no more memory after 100,000 of them than after the first thousand.
 #[test]
 fn children_that_are_dropped_do_not_leak() {
+    let _watchdog = common::watchdog();
     let root = CancellationToken::new();
     let counter = Arc::new(CountingWaker::default());
     let waker = Waker::from(counter.clone());

@@ -1,6 +1,8 @@
 //! `JoinSet`: join order, panics, aborts, drop, length, use from a task, and the cost of
 //! joining a large set.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -27,6 +29,7 @@ async fn yields(n: usize) {
 
 #[test]
 fn tasks_are_joined_in_the_order_they_finish() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let order = rt.block_on(async {
         let mut set = JoinSet::new();
@@ -48,6 +51,7 @@ fn tasks_are_joined_in_the_order_they_finish() {
 
 #[test]
 fn an_empty_set_joins_none_at_once() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let mut set: JoinSet<()> = JoinSet::default();
@@ -60,6 +64,7 @@ fn an_empty_set_joins_none_at_once() {
 
 #[test]
 fn a_panic_is_that_tasks_error_and_the_others_go_on() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let (ok, panics) = rt.block_on(async {
         let mut set = JoinSet::new();
@@ -91,6 +96,7 @@ fn a_panic_is_that_tasks_error_and_the_others_go_on() {
 
 #[test]
 fn an_aborted_task_is_cancelled_and_a_finished_one_keeps_its_output() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let dropped = Rc::new(Cell::new(0));
@@ -119,6 +125,7 @@ fn an_aborted_task_is_cancelled_and_a_finished_one_keeps_its_output() {
 
 #[test]
 fn abort_all_cancels_every_task_and_drops_its_future() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let dropped = Rc::new(Cell::new(0));
@@ -148,6 +155,7 @@ fn abort_all_cancels_every_task_and_drops_its_future() {
 
 #[test]
 fn dropping_the_set_aborts_its_tasks() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let dropped = Rc::new(Cell::new(0));
     let ran_on = Rc::new(Cell::new(0));
@@ -177,6 +185,7 @@ fn dropping_the_set_aborts_its_tasks() {
 
 #[test]
 fn detached_tasks_run_on() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let finished = Rc::new(Cell::new(0));
     rt.block_on(async {
@@ -199,6 +208,7 @@ fn detached_tasks_run_on() {
 
 #[test]
 fn len_counts_tasks_until_they_are_joined() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let gate = Rc::new(Cell::new(false));
@@ -234,6 +244,7 @@ fn len_counts_tasks_until_they_are_joined() {
 
 #[test]
 fn a_dropped_join_next_loses_no_output() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     rt.block_on(async {
         let mut set = JoinSet::new();
@@ -255,6 +266,7 @@ fn a_dropped_join_next_loses_no_output() {
 
 #[test]
 fn a_task_can_own_a_set_of_tasks_that_are_not_send() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let total = rt.block_on(async {
         let parent = spawn(async {
@@ -284,6 +296,7 @@ fn a_task_can_own_a_set_of_tasks_that_are_not_send() {
 
 #[test]
 fn join_all_gives_every_output_or_resumes_a_panic() {
+    let _watchdog = common::watchdog();
     let rt = Runtime::new().unwrap();
     let mut all = rt.block_on(async {
         let set: JoinSet<u32> = (0..5u32).map(|i| async move { i }).collect();
@@ -308,6 +321,7 @@ fn join_all_gives_every_output_or_resumes_a_panic() {
 /// and `join_next` is polled about once per task, not once per task per wake.
 #[test]
 fn a_large_set_joins_in_linear_polls() {
+    let _watchdog = common::watchdog();
     const N: usize = 10_000;
     let rt = Runtime::new().unwrap();
     let task_polls = Rc::new(Cell::new(0usize));
