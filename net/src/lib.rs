@@ -71,6 +71,7 @@
 //!   measurements. Off by default: counting costs a thread-local access per syscall.
 
 mod addr;
+mod buf_stream;
 mod counter;
 mod io;
 mod source;
@@ -82,6 +83,7 @@ mod udp;
 mod unix;
 
 pub use addr::ToSocketAddrs;
+pub use buf_stream::{BufStream, DEFAULT_READ_CAPACITY, DEFAULT_WRITE_HIGH, DEFAULT_WRITE_LOW};
 pub use tcp::{
     OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpSocket, TcpStream,
     WriteHalf,
