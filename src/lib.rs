@@ -5,6 +5,7 @@
 //!
 //! - [`echo`]: an echo loop over any `futures_io` stream;
 //! - [`http`]: a hardened HTTP/1.1 server over any `futures_io` stream and timer;
+//! - [`kv`]: a Redis-protocol key-value server (store, parser, commands, connection);
 //! - [`io`]: the small async helpers they share;
 //! - [`cli`]: the command line every example shares;
 //! - [`server`]: listeners, one loop per core, the accept loop and shutdown on signals;
@@ -15,6 +16,7 @@ pub mod echo;
 pub mod examples;
 pub mod http;
 pub mod io;
+pub mod kv;
 pub mod server;
 
 #[cfg(test)]

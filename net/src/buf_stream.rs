@@ -471,12 +471,19 @@ impl<S> BufStream<S> {
     /// [`write_ready`](BufStream::write_ready) between its appends, which waits while
     /// the buffer is at or over its high watermark.
     pub fn output_mut(&mut self) -> &mut Vec<u8> {
+        self.buffers_mut().1
+    }
+
+    /// The unread input and the output buffer at once, for a server that answers in
+    /// place from the bytes it read: the input as [`buffer`](BufStream::buffer) gives
+    /// it, the output as [`output_mut`](BufStream::output_mut) does.
+    pub fn buffers_mut(&mut self) -> (&[u8], &mut Vec<u8>) {
         let out = &mut self.output;
         if out.sent > 0 {
             out.buf.drain(..out.sent);
             out.sent = 0;
         }
-        &mut out.buf
+        (self.input.bytes(), &mut out.buf)
     }
 
     /// The wrapped stream.

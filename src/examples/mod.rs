@@ -8,6 +8,7 @@
 //! | `chat`         | `127.0.0.1:7001`   |
 //! | `http_server`  | `127.0.0.1:8080`   |
 //! | `hyper_server` | `127.0.0.1:8081`   |
+//! | `kv_server`    | `127.0.0.1:6379`   |
 
 pub mod chat;
 pub mod echo_client;
@@ -17,6 +18,7 @@ pub mod http_server;
 pub mod hyper_client;
 #[cfg(feature = "hyper")]
 pub mod hyper_server;
+pub mod kv_server;
 
 use std::io;
 use std::process::ExitCode;
