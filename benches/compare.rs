@@ -4,7 +4,8 @@
 //!
 //! One binary, several roles. The parent orchestrates and re-executes itself:
 //! `--serve <echo|http|hyper> --runtime <evloop|tokio|raw>` starts a server (pinned to
-//! core 0, printing `listening on 127.0.0.1:PORT`), `--loadgen <echo|http|idle>` a load
+//! core 0, printing `listening on 127.0.0.1:PORT`; `--serve kv --runtime <evloop|tokio>
+//! --port P` the key-value server on that port, driven by `redis-benchmark`), `--loadgen <echo|http|idle>` a load
 //! generator (pinned to core 1, built on libc epoll, not on evloop) and `--micro NAME
 //! --runtime R` a task or timer workload (pinned to core 0). Every run gets fresh
 //! processes; within each pair the runtimes run one after the other.
@@ -16,6 +17,12 @@
 mod child;
 #[path = "compare/evloop_side.rs"]
 mod evloop_side;
+#[path = "compare/kv.rs"]
+mod kv;
+#[path = "compare/kv_profile.rs"]
+mod kv_profile;
+#[path = "compare/kv_tokio.rs"]
+mod kv_tokio;
 #[path = "compare/loadgen.rs"]
 mod loadgen;
 #[path = "compare/micro.rs"]
@@ -90,6 +97,9 @@ fn main() -> ExitCode {
 fn serve_mode(args: &Args, service: &str) -> Result<(), String> {
     sys::pin_to(sys::SERVER_CORE);
     sys::raise_nofile();
+    if service == "kv" {
+        return serve_kv(args);
+    }
     let buf = args.parse("--buf", serve::ECHO_BUF)?;
     let service = match service {
         "echo" => Service::Echo(buf),
@@ -105,6 +115,21 @@ fn serve_mode(args: &Args, service: &str) -> Result<(), String> {
         (rt, s) => return Err(format!("no {rt} server for {s:?}")),
     };
     r.map_err(|e| format!("{runtime} server: {e}"))
+}
+
+/// `--serve kv`: evloop's `kv_server` itself, or the tokio build of the same store.
+fn serve_kv(args: &Args) -> Result<(), String> {
+    let port = args.parse("--port", 0u16)?;
+    let runtime = args.value("--runtime").unwrap_or("evloop");
+    let r = match runtime {
+        "evloop" => evloop::examples::kv_server::run(evloop::cli::ServerArgs {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            threads: 1,
+        }),
+        "tokio" => kv_tokio::serve(port),
+        other => return Err(format!("no {other} kv server")),
+    };
+    r.map_err(|e| format!("{runtime} kv server: {e}"))
 }
 
 fn loadgen_mode(args: &Args, kind: &str) -> Result<(), String> {

@@ -12,7 +12,7 @@ use crate::report::{Goal, Key, Profile, Results};
 use crate::serve::{ECHO_BUF, IDLE_BUF};
 
 /// The names `--only` accepts, in the order of a full run.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "echo",
     "http",
     "hyper",
@@ -24,6 +24,7 @@ pub const NAMES: [&str; 11] = [
     "timers_equal",
     "memory",
     "instructions",
+    "kv",
 ];
 
 /// How long and how often.
@@ -81,6 +82,7 @@ pub fn run(name: &str, plan: &Plan, results: &mut Results) {
         "timers_equal" => timers_equal(plan, results),
         "memory" => memory(plan, results),
         "instructions" => instructions(plan, results),
+        "kv" => crate::kv::run(plan, results),
         _ => Err(std::io::Error::other(format!("unknown workload {name}"))),
     };
     if let Err(e) = r {
