@@ -145,14 +145,17 @@ struct Output {
 }
 
 impl Input {
+    #[inline]
     fn len(&self) -> usize {
         self.end - self.start
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
+    #[inline]
     fn consume(&mut self, amt: usize) {
         self.start = (self.start + amt).min(self.end);
         if self.start == self.end {
@@ -163,6 +166,7 @@ impl Input {
     /// Makes room after `end` and returns how much may be read into it: allocates an
     /// empty buffer (or shrinks an emptied large one), compacts, or doubles a full one.
     /// At most `high` bytes are ever buffered.
+    #[inline]
     fn make_room(&mut self) -> io::Result<usize> {
         let buffered = self.len();
         let limit = self.high.saturating_sub(buffered);
@@ -195,14 +199,17 @@ impl Input {
 }
 
 impl Output {
+    #[inline]
     fn len(&self) -> usize {
         self.buf.len() - self.sent
     }
 
+    #[inline]
     fn unsent(&self) -> &[u8] {
         &self.buf[self.sent..]
     }
 
+    #[inline]
     fn advance(&mut self, n: usize) {
         self.sent += n;
         if self.sent == self.buf.len() {
@@ -215,6 +222,7 @@ impl Output {
     }
 
     /// The error of a stream whose send failed earlier.
+    #[inline]
     fn check(&self) -> io::Result<()> {
         match self.failed {
             None => Ok(()),
@@ -445,21 +453,25 @@ impl<S> BufStream<S> {
     }
 
     /// The write watermarks `(low, high)`.
+    #[inline]
     pub fn write_watermarks(&self) -> (usize, usize) {
         (self.output.low, self.output.high)
     }
 
     /// The bytes read from the stream and not yet consumed; no I/O.
+    #[inline]
     pub fn buffer(&self) -> &[u8] {
         self.input.bytes()
     }
 
     /// Marks `amt` buffered bytes as read (at most all of them).
+    #[inline]
     pub fn consume(&mut self, amt: usize) {
         self.input.consume(amt);
     }
 
     /// The output not yet sent.
+    #[inline]
     pub fn output(&self) -> &[u8] {
         self.output.unsent()
     }
@@ -470,6 +482,7 @@ impl<S> BufStream<S> {
     /// watermarks; a writer that may queue a lot calls
     /// [`write_ready`](BufStream::write_ready) between its appends, which waits while
     /// the buffer is at or over its high watermark.
+    #[inline]
     pub fn output_mut(&mut self) -> &mut Vec<u8> {
         self.buffers_mut().1
     }
@@ -477,6 +490,7 @@ impl<S> BufStream<S> {
     /// The unread input and the output buffer at once, for a server that answers in
     /// place from the bytes it read: the input as [`buffer`](BufStream::buffer) gives
     /// it, the output as [`output_mut`](BufStream::output_mut) does.
+    #[inline]
     pub fn buffers_mut(&mut self) -> (&[u8], &mut Vec<u8>) {
         let out = &mut self.output;
         if out.sent > 0 {

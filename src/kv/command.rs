@@ -36,126 +36,53 @@ impl Call<'_, '_> {
     }
 }
 
-/// A command: its lowercase name, its arity as Redis writes it (`n`: exactly `n`
-/// arguments with the name; `-n`: at least `n`), and what it does.
+/// A command: its lowercase name (and the name folded, see [`fold`]), its arity as Redis
+/// writes it (`n`: exactly `n` arguments with the name; `-n`: at least `n`), and what it
+/// does.
 struct Command {
     name: &'static str,
+    folded: u64,
     arity: i32,
     run: fn(&mut Call<'_, '_>) -> Flow,
 }
 
-/// Every command; the most frequent first, as the lookup goes in order.
-const COMMANDS: [Command; 22] = [
-    Command {
-        name: "get",
-        arity: 2,
-        run: get,
-    },
-    Command {
-        name: "set",
-        arity: -3,
-        run: set,
-    },
-    Command {
-        name: "ping",
-        arity: -1,
-        run: ping,
-    },
-    Command {
-        name: "incr",
-        arity: 2,
-        run: |c| incr_by(c, 1),
-    },
-    Command {
-        name: "decr",
-        arity: 2,
-        run: |c| incr_by(c, -1),
-    },
-    Command {
-        name: "incrby",
-        arity: 3,
-        run: incrby,
-    },
-    Command {
-        name: "mget",
-        arity: -2,
-        run: mget,
-    },
-    Command {
-        name: "mset",
-        arity: -3,
-        run: mset,
-    },
-    Command {
-        name: "del",
-        arity: -2,
-        run: del,
-    },
-    Command {
-        name: "exists",
-        arity: -2,
-        run: exists,
-    },
-    Command {
-        name: "expire",
-        arity: -3,
-        run: |c| expire(c, 1000),
-    },
-    Command {
-        name: "pexpire",
-        arity: -3,
-        run: |c| expire(c, 1),
-    },
-    Command {
-        name: "ttl",
-        arity: 2,
-        run: |c| ttl(c, 1000),
-    },
-    Command {
-        name: "pttl",
-        arity: 2,
-        run: |c| ttl(c, 1),
-    },
-    Command {
-        name: "persist",
-        arity: 2,
-        run: persist,
-    },
-    Command {
-        name: "echo",
-        arity: 2,
-        run: echo,
-    },
-    Command {
-        name: "dbsize",
-        arity: 1,
-        run: dbsize,
-    },
-    Command {
-        name: "flushall",
-        arity: -1,
-        run: flushall,
-    },
-    Command {
-        name: "flushdb",
-        arity: -1,
-        run: flushall,
-    },
-    Command {
-        name: "config",
-        arity: -2,
-        run: config,
-    },
-    Command {
-        name: "quit",
-        arity: -1,
-        run: quit,
-    },
-    Command {
-        name: "command",
-        arity: -1,
-        run: command,
-    },
+impl Command {
+    const fn new(name: &'static str, arity: i32, run: fn(&mut Call<'_, '_>) -> Flow) -> Command {
+        Command {
+            name,
+            folded: fold(name.as_bytes()),
+            arity,
+            run,
+        }
+    }
+}
+
+/// Every command; the most frequent first, as the lookup goes in order. A `static`, not
+/// a `const`: a `const` array would be copied onto the stack at each lookup.
+#[rustfmt::skip]
+static COMMANDS: [Command; 22] = [
+    Command::new("get", 2, get),
+    Command::new("set", -3, set),
+    Command::new("ping", -1, ping),
+    Command::new("incr", 2, |c| incr_by(c, 1)),
+    Command::new("decr", 2, |c| incr_by(c, -1)),
+    Command::new("incrby", 3, incrby),
+    Command::new("mget", -2, mget),
+    Command::new("mset", -3, mset),
+    Command::new("del", -2, del),
+    Command::new("exists", -2, exists),
+    Command::new("expire", -3, |c| expire(c, 1000)),
+    Command::new("pexpire", -3, |c| expire(c, 1)),
+    Command::new("ttl", 2, |c| ttl(c, 1000)),
+    Command::new("pttl", 2, |c| ttl(c, 1)),
+    Command::new("persist", 2, persist),
+    Command::new("echo", 2, echo),
+    Command::new("dbsize", 1, dbsize),
+    Command::new("flushall", -1, flushall),
+    Command::new("flushdb", -1, flushall),
+    Command::new("config", -2, config),
+    Command::new("quit", -1, quit),
+    Command::new("command", -1, command),
 ];
 
 /// The names of every command, for documentation and tests.
@@ -167,10 +94,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 /// to `out`.
 pub fn execute(store: &mut Store, args: Args<'_>, now: &mut Now, out: &mut Vec<u8>) -> Flow {
     let name = args.get(0);
-    let Some(command) = COMMANDS
-        .iter()
-        .find(|c| c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name))
-    else {
+    let Some(command) = lookup(name) else {
         unknown_command(args, out);
         return Flow::Continue;
     };
@@ -186,6 +110,32 @@ pub fn execute(store: &mut Store, args: Args<'_>, now: &mut Now, out: &mut Vec<u
         now,
         out,
     })
+}
+
+/// The command called `name`, in any case: its name folded into a word, compared with
+/// each command's.
+fn lookup(name: &[u8]) -> Option<&'static Command> {
+    if name.len() > 8 {
+        return None;
+    }
+    let folded = fold(name);
+    COMMANDS
+        .iter()
+        .find(|c| c.folded == folded && c.name.len() == name.len())
+}
+
+/// The first 8 bytes of a name as one word, each with its case bit (0x20) set. For
+/// names of letters only (as every command's is) and of the same length, two names fold
+/// alike exactly when they are equal but for case: the only bytes that fold to a
+/// lowercase letter are that letter and its capital.
+const fn fold(name: &[u8]) -> u64 {
+    let mut word = 0;
+    let mut i = 0;
+    while i < name.len() && i < 8 {
+        word |= ((name[i] | 0x20) as u64) << (8 * i);
+        i += 1;
+    }
+    word
 }
 
 /// `ERR unknown command 'name', with args beginning with: 'a' 'b' `, cut as Redis cuts it.

@@ -180,6 +180,40 @@ impl Parser {
     /// [`Parsed::Empty`] the parser is ready for the next command, which starts after
     /// the bytes it reported. After an error it must not be used again.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
+        if self.stage == Stage::Start
+            && let Some(n) = self.parse_whole(buf)
+        {
+            return Ok(Parsed::Command(n));
+        }
+        self.parse_resumable(buf)
+    }
+
+    /// The common case in one pass, with no state kept: a whole, well-formed array of
+    /// bulk strings at the front of `buf`. `None` for anything else (an incomplete or a
+    /// malformed command, an inline one): [`parse_resumable`](Parser::parse_resumable)
+    /// then takes it from the start, and says exactly what is wrong.
+    #[inline]
+    fn parse_whole(&mut self, buf: &[u8]) -> Option<usize> {
+        let (count, mut pos) = small_number(buf, 0, b'*')?;
+        if count == 0 || count > MAX_ARRAY_LEN {
+            return None;
+        }
+        self.args.clear();
+        for _ in 0..count {
+            let (len, start) = small_number(buf, pos, b'$')?;
+            let end = start + len;
+            if len > MAX_BULK_LEN || buf.get(end..end + 2)? != b"\r\n" {
+                return None;
+            }
+            self.args.push(start..end);
+            pos = end + 2;
+        }
+        self.is_inline = false;
+        Some(pos)
+    }
+
+    /// The resumable parser: goes on from where the last call stopped.
+    fn parse_resumable(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
         loop {
             match self.stage {
                 Stage::Start => {
@@ -318,6 +352,38 @@ impl Parser {
             Ok(self.finish(Parsed::Command(n)))
         }
     }
+}
+
+/// `prefix`, a length and `\r\n` at `pos`: the length and where what follows starts.
+/// `None` unless the length is plain digits (no sign, no leading zero, at most 18), so
+/// that any unusual line goes to the resumable parser and its exact errors.
+#[inline(always)]
+fn small_number(buf: &[u8], pos: usize, prefix: u8) -> Option<(usize, usize)> {
+    if buf.get(pos) != Some(&prefix) {
+        return None;
+    }
+    let mut i = pos + 1;
+    let first = *buf.get(i)?;
+    if !first.is_ascii_digit() {
+        return None;
+    }
+    let mut n = usize::from(first - b'0');
+    i += 1;
+    loop {
+        let d = *buf.get(i)?;
+        if d == b'\r' {
+            break;
+        }
+        if !d.is_ascii_digit() || n == 0 || i - pos > 18 {
+            return None;
+        }
+        n = n * 10 + usize::from(d - b'0');
+        i += 1;
+    }
+    if buf.get(i + 1) != Some(&b'\n') {
+        return None;
+    }
+    Some((n, i + 2))
 }
 
 /// Parses a length as Redis's `string2ll` does (no sign, no leading zeros, no spaces),
