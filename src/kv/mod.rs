@@ -41,11 +41,11 @@
 //! assert_eq!(out, b"+OK\r\n$1\r\nv\r\n");
 //! ```
 
-mod command;
-mod conn;
+pub mod command;
+pub mod conn;
 pub mod reply;
-mod resp;
-mod store;
+pub mod resp;
+pub mod store;
 
 pub use command::{Flow, execute, names as command_names};
 pub use conn::{
