@@ -2,9 +2,10 @@
 //! between commands when asked, even with a client that reads nothing, and its replies
 //! to a pipelined batch leave in one write.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -75,13 +76,17 @@ fn a_stop_does_not_wait_for_a_client_that_reads_nothing(kind: BackendKind) {
         store
             .borrow_mut()
             .set(b"big", &vec![b'x'; 256 * 1024], evloop::kv::Expiry::Never);
-        let serving = async { serve_connection(server, &store, stop).await };
+        let counting = Counting::new(server);
+        let blocked = counting.blocked.clone();
+        let serving = async { serve_connection(counting, &store, stop).await };
         let flooding = async {
             for _ in 0..64 {
                 client.write_all(b"GET big\r\n").await.unwrap();
             }
-            // Let the server fill its output, then ask it to stop.
-            runtime::time::sleep(Duration::from_millis(50)).await;
+            // Once a write of the server's has found the socket full, ask it to stop.
+            while blocked.get() == 0 {
+                runtime::time::sleep(Duration::from_millis(1)).await;
+            }
             let asked = Instant::now();
             trigger.write_all(b"x").await.unwrap();
             asked
@@ -97,10 +102,21 @@ fn a_stop_does_not_wait_for_a_client_that_reads_nothing(kind: BackendKind) {
     });
 }
 
-/// Counts the writes that reach the stream.
+/// Counts the writes that reach the stream, and those that found it full.
 struct Counting {
     inner: net::UnixStream,
-    writes: std::rc::Rc<std::cell::Cell<usize>>,
+    writes: Rc<Cell<usize>>,
+    blocked: Rc<Cell<usize>>,
+}
+
+impl Counting {
+    fn new(inner: net::UnixStream) -> Counting {
+        Counting {
+            inner,
+            writes: Rc::default(),
+            blocked: Rc::default(),
+        }
+    }
 }
 
 impl AsyncRead for Counting {
@@ -120,9 +136,12 @@ impl AsyncWrite for Counting {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if r.is_ready() {
-            self.writes.set(self.writes.get() + 1);
-        }
+        let count = if r.is_ready() {
+            &self.writes
+        } else {
+            &self.blocked
+        };
+        count.set(count.get() + 1);
         r
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -137,7 +156,7 @@ fn a_pipelined_batch_is_answered_in_one_write(kind: BackendKind) {
     run(kind, async {
         let (server, client) = net::UnixStream::pair().unwrap();
         let store = RefCell::new(Store::new());
-        let writes = std::rc::Rc::new(std::cell::Cell::new(0));
+
         // The whole batch is in the socket before the server first reads.
         let batch: Vec<u8> = (0..16)
             .flat_map(|i| {
@@ -145,10 +164,8 @@ fn a_pipelined_batch_is_answered_in_one_write(kind: BackendKind) {
             })
             .collect();
         client.write_all(&batch).await.unwrap();
-        let counting = Counting {
-            inner: server,
-            writes: writes.clone(),
-        };
+        let counting = Counting::new(server);
+        let writes = counting.writes.clone();
         let serving = async { serve_connection(counting, &store, std::future::pending()).await };
         let reading = async {
             assert_eq!(read_exactly(&client, 16 * 5).await, b"+OK\r\n".repeat(16));

@@ -61,7 +61,8 @@ fn commands_split_at_every_byte_boundary() {
         let want = [Reply::ok(), Reply::bulk(b"a\r\nb"), Reply::bulk(b"x y")];
         for at in 0..=wire.len() {
             c.send(&wire[..at]);
-            // Give the server the first part on its own.
+            // Two writes; the pause lets the server read the first part on its own most
+            // of the time (the parser's unit tests cover every split deterministically).
             thread::sleep(Duration::from_millis(1));
             c.send(&wire[at..]);
             for w in &want {
