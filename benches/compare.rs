@@ -125,6 +125,7 @@ fn serve_kv(args: &Args) -> Result<(), String> {
         "evloop" => evloop::examples::kv_server::run(evloop::cli::ServerArgs {
             addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             threads: 1,
+            grace: evloop::cli::DEFAULT_GRACE,
         }),
         "tokio" => kv_tokio::serve(port),
         other => return Err(format!("no {other} kv server")),

@@ -4,6 +4,7 @@
 
 mod kv_common;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -158,6 +159,59 @@ fn sigint_and_sigterm_exit_0() {
             thread::sleep(Duration::from_millis(10));
         };
         assert_eq!(status.code(), Some(0), "signal {signal}");
+    }
+}
+
+#[test]
+fn a_signal_drains_the_connections_between_commands() {
+    for backend in BACKENDS {
+        let mut child = Command::new(example("kv_server"))
+            .args(["--addr", "127.0.0.1:0", "--grace-ms", "20000"])
+            .env("EVLOOP_BACKEND", backend)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut idle = kv_common::Client::connect(addr);
+        assert_eq!(idle.cmd("SET k v"), Reply::ok());
+        // A client whose replies are queued: it asks for 64 MiB and reads none yet.
+        let mut slow = kv_common::Client::connect(addr);
+        assert_eq!(
+            slow.call(&[b"SET", b"big", &vec![b'x'; 1 << 20]]),
+            Reply::ok()
+        );
+        slow.send(&b"GET big\r\n".repeat(64));
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        assert!(
+            idle.closed_cleanly(),
+            "{backend}: the idle client was reset"
+        );
+        // The slow client still gets whole replies, then end of stream.
+        let mut got = 0;
+        while let Ok(reply) = slow.read() {
+            assert_eq!(reply, Reply::Bulk(vec![b'x'; 1 << 20]), "{backend}");
+            got += 1;
+        }
+        assert!((1..=64).contains(&got), "{backend}: {got} replies");
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{backend}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("loop 0 served 2 connections, drained 2, cancelled 0"),
+            "{backend}: {stderr}"
+        );
     }
 }
 
