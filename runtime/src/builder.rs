@@ -6,6 +6,7 @@ use std::time::Duration;
 use reactor::BackendKind;
 
 use crate::runtime::Runtime;
+use crate::task::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
 
 /// How many ready tasks run between two reactor turns unless configured otherwise
 /// (tokio's figure).
@@ -34,6 +35,8 @@ pub struct Builder {
     pub(crate) pin_threads: bool,
     pub(crate) max_blocking_threads: usize,
     pub(crate) blocking_keep_alive: Duration,
+    pub(crate) priorities: usize,
+    pub(crate) starvation_limit: u32,
 }
 
 impl Default for Builder {
@@ -55,7 +58,73 @@ impl Builder {
             pin_threads: true,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
+            priorities: 1,
+            starvation_limit: DEFAULT_STARVATION_LIMIT,
         }
+    }
+
+    /// How many task priorities the loop has: libevent's `event_base_priority_init`.
+    /// 1 by default, at most [`MAX_PRIORITIES`] (256).
+    ///
+    /// Priority 0 is the most urgent. [`spawn`](crate::spawn) uses the middle one, `n /
+    /// 2`; [`spawn_with_priority`](crate::spawn_with_priority) chooses. Each turn of the
+    /// loop runs ready tasks from the most urgent non-empty queue first, within the
+    /// turn's [`event_interval`](Builder::event_interval); lower queues run when the
+    /// higher ones are empty, except that every
+    /// [`starvation_limit`](Builder::starvation_limit)-th turn begins with one task from
+    /// each non-empty lower queue, so that a busy urgent queue cannot starve the others.
+    /// A task keeps its priority when it is woken, from this thread or another.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let rt = runtime::Builder::new().priorities(3).build()?;
+    /// let order = Rc::new(RefCell::new(Vec::new()));
+    /// rt.block_on(async {
+    ///     let handles: Vec<_> = [2, 1, 0]
+    ///         .into_iter()
+    ///         .map(|p| {
+    ///             let order = order.clone();
+    ///             runtime::spawn_with_priority(p, async move { order.borrow_mut().push(p) })
+    ///         })
+    ///         .collect();
+    ///     for h in handles {
+    ///         h.await.unwrap();
+    ///     }
+    /// });
+    /// assert_eq!(*order.borrow(), [0, 1, 2]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0 or more than [`MAX_PRIORITIES`].
+    #[track_caller]
+    pub fn priorities(mut self, n: usize) -> Builder {
+        assert!(
+            (1..=MAX_PRIORITIES).contains(&n),
+            "a runtime has 1 to {MAX_PRIORITIES} priorities, not {n}"
+        );
+        self.priorities = n;
+        self
+    }
+
+    /// Every how many turns of the loop the lower priority queues each get one task
+    /// before the most urgent one goes on (see [`priorities`](Builder::priorities)).
+    /// [`DEFAULT_STARVATION_LIMIT`] (64) by default; 1 serves every queue every turn.
+    ///
+    /// # Panics
+    ///
+    /// If `k` is 0.
+    #[track_caller]
+    pub fn starvation_limit(mut self, k: u32) -> Builder {
+        assert!(
+            k >= 1,
+            "the starvation limit is a number of turns, at least 1"
+        );
+        self.starvation_limit = k;
+        self
     }
 
     /// Uses this reactor backend instead of the default choice.

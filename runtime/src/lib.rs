@@ -5,7 +5,8 @@
 //! [`Runtime::block_on`] runs the loop:
 //!
 //! 1. poll the `block_on` future if it was woken, and return when it is ready;
-//! 2. run up to [`Builder::event_interval`] ready tasks from the local queue (FIFO);
+//! 2. run up to [`Builder::event_interval`] ready tasks from the local queues: FIFO,
+//!    the most urgent queue first when there are [`Builder::priorities`];
 //! 3. move the wakes from other threads into the local queue;
 //! 4. wait for I/O until the next timer deadline, or not at all if tasks are ready;
 //! 5. fire the expired timers, and go to 1.
@@ -64,7 +65,7 @@ pub use error::JoinError;
 pub use join_set::JoinSet;
 pub use per_core::{LoopError, run_per_core};
 pub use reactor::BackendKind;
-pub use runtime::{Runtime, loop_index, spawn};
+pub use runtime::{Runtime, loop_index, spawn, spawn_with_priority};
 /// Runs an `async fn main` on the evloop runtime.
 ///
 /// ```
@@ -78,6 +79,7 @@ pub use runtime::{Runtime, loop_index, spawn};
 ///
 /// `#[runtime::main(backend = "poll")]` chooses the reactor's backend.
 pub use runtime_macros::main;
+pub use task::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
 
 /// Runs an `async fn` test on a fresh evloop runtime.
 ///

@@ -233,7 +233,7 @@ impl Runtime {
         let reactor = rb.build()?;
         Ok(Runtime {
             inner: Rc::new(Inner {
-                scheduler: Scheduler::new(reactor.notifier()),
+                scheduler: Scheduler::new(reactor.notifier(), b.priorities, b.starvation_limit),
                 blocking: Pool::new(b.max_blocking_threads, b.blocking_keep_alive),
                 timers: timer::Handle::new(),
                 reactor,
@@ -258,6 +258,24 @@ impl Runtime {
     {
         self.inner.assert_not_forked(false);
         self.inner.scheduler.spawn(future)
+    }
+
+    /// Spawns a task on this runtime in the run queue of `priority` (see
+    /// [`Builder::priorities`](crate::Builder::priorities)); otherwise as
+    /// [`spawn`](Runtime::spawn).
+    ///
+    /// # Panics
+    ///
+    /// If `priority` is not below the runtime's number of priorities, or in a forked
+    /// child of the process that created the runtime.
+    #[track_caller]
+    pub fn spawn_with_priority<F>(&self, priority: usize, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.inner.assert_not_forked(false);
+        self.inner.scheduler.spawn_with_priority(priority, future)
     }
 
     /// Runs `f` on this runtime's blocking pool (see [`spawn_blocking`](crate::spawn_blocking)).
@@ -333,11 +351,7 @@ impl Runtime {
                     return out;
                 }
             }
-            for _ in 0..inner.event_interval {
-                if !sched.run_one(inner.budget) {
-                    break;
-                }
-            }
+            sched.run_turn(inner.event_interval, inner.budget);
             sched.drain_remote();
             let ready = sched.has_ready() || main.woken.load(Ordering::Relaxed);
             // With nothing registered, a non-blocking turn cannot find anything.
@@ -384,6 +398,25 @@ where
     F::Output: 'static,
 {
     with_current(|inner| inner.scheduler.spawn(future))
+}
+
+/// Spawns a task on the current runtime in the run queue of `priority`, 0 being the most
+/// urgent (see [`Builder::priorities`]); otherwise as [`spawn`]. It keeps its priority
+/// for life, also when woken from another thread.
+///
+/// # Panics
+///
+/// Outside a runtime, as [`spawn`], or if `priority` is not below the runtime's number
+/// of priorities.
+#[track_caller]
+pub fn spawn_with_priority<F>(priority: usize, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let levels = with_current(|inner| inner.scheduler.priorities());
+    crate::task::check_priority(priority, levels);
+    with_current(|inner| inner.scheduler.spawn_with_priority(priority, future))
 }
 
 /// Which loop of [`Builder::run`] runs on this thread (`0..n`), or `None` on a thread

@@ -128,3 +128,16 @@ fn a_handle_polled_after_its_output_panics_with_a_message() {
     // The runtime is still usable.
     assert_eq!(rt.block_on(async { spawn(async { 2 }).await.unwrap() }), 2);
 }
+
+#[test]
+fn an_out_of_range_priority_panics_at_the_callers_line() {
+    let _watchdog = common::watchdog();
+    let rt = runtime::Builder::new().priorities(2).build().unwrap();
+    let (message, at) =
+        panic_of(|| rt.block_on(async { drop(runtime::spawn_with_priority(2, async {})) }));
+    assert!(message.contains("priority 2 is out of range"), "{message}");
+    assert_eq!(at, here(line!() - 2));
+    let (message, at) = panic_of(|| drop(rt.spawn_with_priority(5, async {})));
+    assert!(message.contains("Builder::priorities"), "{message}");
+    assert_eq!(at, here(line!() - 2));
+}

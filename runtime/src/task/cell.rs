@@ -20,6 +20,9 @@ pub(super) struct Header {
     pub(super) refs: AtomicU32,
     /// The state bits. Owner thread only.
     pub(super) state: State,
+    /// The run queue the task goes to when woken: 0 is the most urgent (see
+    /// "Priorities" in `scheduler.rs`). Immutable; any thread.
+    pub(super) priority: u8,
     /// The generic operations of this task's `TaskCell<F>`. Immutable; any thread.
     pub(super) vtable: &'static TaskVTable,
     /// The runtime's queues: one counted `Arc<Shared>` reference (from `Arc::into_raw`),
@@ -89,8 +92,9 @@ impl<F: Future + 'static> TaskCell<F> {
 }
 
 /// Allocates a task for `future`, `SCHEDULED` and with `JOIN_INTEREST` (`State::new`),
-/// holding two references: the executor's live one and the `JoinHandle`'s.
-pub(super) fn allocate<F>(future: F, shared: &Arc<Shared>) -> NonNull<Header>
+/// holding two references: the executor's live one and the `JoinHandle`'s. It runs in
+/// the queue of `priority`.
+pub(super) fn allocate<F>(future: F, shared: &Arc<Shared>, priority: u8) -> NonNull<Header>
 where
     F: Future + 'static,
 {
@@ -101,6 +105,7 @@ where
         header: Header {
             refs: AtomicU32::new(2),
             state: State::new(),
+            priority,
             vtable: &TaskCell::<F>::VTABLE,
             shared,
             prev: Cell::new(None),

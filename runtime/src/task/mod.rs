@@ -10,6 +10,7 @@
 //! | `harness.rs`   | poll, cancel and complete a task; the panic policy                |
 //! | `waker.rs`     | the `Waker` vtable; local and remote wakes                        |
 //! | `scheduler.rs` | the local and remote run queues, the live list, shutdown          |
+//! | `queues.rs`    | the local run queues, one per priority, and the starvation rule   |
 //! | `fork.rs`      | what a `fork` leaves behind: the fork count, the child's loop mark |
 //! | `join.rs`      | `JoinHandle`                                                      |
 //!
@@ -32,7 +33,7 @@
 //! | field                                      | threads                 | how                 |
 //! |--------------------------------------------|-------------------------|---------------------|
 //! | `refs`                                     | any (wakers)            | `AtomicU32`         |
-//! | `vtable`, `shared`; `Shared::owner`, `Shared::remote` | any, read only | immutable after spawn (`remote` locks) |
+//! | `vtable`, `shared`, `priority`; `Shared::owner`, `Shared::remote` | any, read only | immutable after spawn (`remote` locks) |
 //! | `state`, `prev`/`next`, the stage; `Shared::local` | the owner thread only | `Cell`/`UnsafeCell`/`RefCell` |
 //!
 //! The owner thread is the thread that created the runtime; `Shared::owner` holds its
@@ -107,6 +108,7 @@ mod cell;
 mod fork;
 mod harness;
 mod join;
+mod queues;
 mod scheduler;
 mod state;
 #[cfg(test)]
@@ -114,7 +116,8 @@ mod tests;
 mod waker;
 
 pub use join::JoinHandle;
-pub(crate) use scheduler::Scheduler;
+pub use queues::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
+pub(crate) use scheduler::{Scheduler, check_priority};
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};

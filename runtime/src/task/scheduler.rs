@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::HashMap;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
@@ -19,6 +18,8 @@ use super::cell::{Header, allocate, release, retain};
 use super::fork::{self, LoopGuard};
 use super::harness::{abort, run};
 use super::join::JoinHandle;
+use super::queues::MAX_PRIORITIES;
+use super::queues::RunQueues;
 use super::thread_id;
 use super::waker::wake_local;
 use crate::runtime::FORKED;
@@ -77,12 +78,16 @@ pub(super) struct Remote {
     pub(super) notifier: Notify,
 }
 
-/// The owner thread's run queue (FIFO), its list of live tasks, and the wakers of the
-/// tasks awaiting a `JoinHandle`.
+/// The owner thread's run queues (a FIFO per priority, see `queues.rs`), its list of
+/// live tasks, and the wakers of the tasks awaiting a `JoinHandle`.
 pub(super) struct Local {
     /// Owner thread only; no reference into it outlives a push or pop. Each entry is a
     /// task with `SCHEDULED` set, covered by its live reference.
-    queue: UnsafeCell<VecDeque<NonNull<Header>>>,
+    queue: UnsafeCell<RunQueues>,
+    /// How many loop turns have begun (`Scheduler::run_turn`).
+    turns: Cell<u32>,
+    /// Every this many turns, the lower queues each get a task first (see `queues.rs`).
+    starvation_limit: u32,
     /// Head of the intrusive list of tasks that are not `COMPLETE`.
     head: Cell<Option<NonNull<Header>>>,
     live: Cell<usize>,
@@ -114,20 +119,40 @@ impl Local {
         self.join_wakers.borrow_mut().remove(&ptr)
     }
 
+    /// Queues `ptr` in the run queue of its priority.
     pub(super) fn push(&self, ptr: NonNull<Header>) {
+        // SAFETY: the caller holds a counted reference to the task (a queue entry needs
+        // its live reference); `priority` is immutable, readable on any thread.
+        let priority = unsafe { ptr.as_ref() }.priority;
         // SAFETY: `Local` is used only on the owner thread (see `Shared`'s `Sync`), and no
         // reference into the queue is held across this call (field invariant).
-        unsafe { (*self.queue.get()).push_back(ptr) }
+        unsafe { (*self.queue.get()).push(priority, ptr) }
     }
 
     fn pop(&self) -> Option<NonNull<Header>> {
         // SAFETY: as in `push`.
-        unsafe { (*self.queue.get()).pop_front() }
+        unsafe { (*self.queue.get()).pop() }
     }
 
     fn len(&self) -> usize {
         // SAFETY: as in `push`.
         unsafe { (*self.queue.get()).len() }
+    }
+
+    /// Takes one task from each non-empty queue below the most urgent non-empty one, at
+    /// most `max` of them, most urgent first (the starvation rule of `queues.rs`).
+    fn pop_starved(&self, max: u32, out: &mut Vec<NonNull<Header>>) {
+        // SAFETY: as in `push`; the queue is not borrowed while tasks run (the caller
+        // runs them after this returns).
+        let queues = unsafe { &mut *self.queue.get() };
+        let mut next = queues.most_urgent().and_then(|p| queues.next_after(p));
+        while let Some(p) = next {
+            if out.len() as u32 >= max {
+                break;
+            }
+            out.extend(queues.pop_from(p));
+            next = queues.next_after(p);
+        }
     }
 
     fn link(&self, ptr: NonNull<Header>) {
@@ -190,6 +215,18 @@ impl Hasher for PtrHasher {
 
 type BuildPtrHasher = BuildHasherDefault<PtrHasher>;
 
+/// Panics, at the caller, unless `priority` is below `levels`, the runtime's number of
+/// priorities.
+#[track_caller]
+pub(crate) fn check_priority(priority: usize, levels: usize) {
+    assert!(
+        priority < levels,
+        "priority {priority} is out of range: this runtime has {levels} \
+         (0 to {}; see `Builder::priorities`)",
+        levels - 1
+    );
+}
+
 /// The executor's queues, owned by one runtime on its thread.
 pub(crate) struct Scheduler {
     shared: Arc<Shared>,
@@ -197,26 +234,40 @@ pub(crate) struct Scheduler {
     abandoned: Cell<bool>,
     /// `fork::forks()` when the scheduler was created.
     forks: u32,
+    /// The least urgent priority: one less than how many there are.
+    max_priority: u8,
     /// `!Send`: the scheduler stays on the owner thread, which is what lets it touch
     /// `Local` and the owner-only header fields.
     _owner_thread: PhantomData<*const ()>,
 }
 
 impl Scheduler {
-    /// An empty scheduler for the calling thread; remote wakes ring `notifier`.
-    pub(crate) fn new(notifier: Notifier) -> Scheduler {
+    /// An empty scheduler for the calling thread, with `priorities` run queues
+    /// (`1..=MAX_PRIORITIES`) served by the starvation rule every `starvation_limit`
+    /// turns (at least 1); remote wakes ring `notifier`.
+    pub(crate) fn new(notifier: Notifier, priorities: usize, starvation_limit: u32) -> Scheduler {
         fork::install_handler();
         #[cfg(test)]
         let notifier = Notify::Reactor(notifier);
-        Scheduler::with_notify(notifier)
+        Scheduler::with_notify(notifier, priorities, starvation_limit)
     }
 
-    pub(super) fn with_notify(notifier: Notify) -> Scheduler {
+    pub(super) fn with_notify(
+        notifier: Notify,
+        priorities: usize,
+        starvation_limit: u32,
+    ) -> Scheduler {
+        assert!(
+            (1..=MAX_PRIORITIES).contains(&priorities),
+            "a runtime has 1 to {MAX_PRIORITIES} priorities, not {priorities}"
+        );
         Scheduler {
             shared: Arc::new(Shared {
                 owner: thread_id(),
                 local: Local {
-                    queue: UnsafeCell::new(VecDeque::with_capacity(256)),
+                    queue: UnsafeCell::new(RunQueues::new(priorities)),
+                    turns: Cell::new(0),
+                    starvation_limit: starvation_limit.max(1),
                     head: Cell::new(None),
                     live: Cell::new(0),
                     join_wakers: RefCell::default(),
@@ -234,8 +285,19 @@ impl Scheduler {
             }),
             abandoned: Cell::new(false),
             forks: fork::forks(),
+            max_priority: (priorities - 1) as u8,
             _owner_thread: PhantomData,
         }
+    }
+
+    /// How many priorities there are.
+    pub(crate) fn priorities(&self) -> usize {
+        usize::from(self.max_priority) + 1
+    }
+
+    /// The priority `spawn` uses: the middle one.
+    pub(crate) fn default_priority(&self) -> u8 {
+        (self.priorities() / 2) as u8
     }
 
     fn local(&self) -> &Local {
@@ -246,15 +308,38 @@ impl Scheduler {
         &self.shared.remote
     }
 
-    /// Allocates a task for `future` and queues it.
+    /// Allocates a task for `future` in the middle priority and queues it.
     pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.spawn_at(self.default_priority(), future)
+    }
+
+    /// Allocates a task for `future` in the queue of `priority` and queues it.
+    ///
+    /// # Panics
+    ///
+    /// If `priority` is not below [`priorities`](Self::priorities).
+    #[track_caller]
+    pub(crate) fn spawn_with_priority<F>(&self, priority: usize, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        check_priority(priority, self.priorities());
+        self.spawn_at(priority as u8, future)
+    }
+
+    fn spawn_at<F>(&self, priority: u8, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
         debug_assert_eq!(self.shared.owner, thread_id(), "spawn off the owner thread");
         // `SCHEDULED`, with the live reference and the handle's.
-        let ptr = allocate(future, &self.shared);
+        let ptr = allocate(future, &self.shared, priority);
         self.local().link(ptr);
         self.local().push(ptr);
         // SAFETY: the task outputs `F::Output`, has `JOIN_INTEREST`, and the handle gets
@@ -274,6 +359,31 @@ impl Scheduler {
             }
             None => false,
         }
+    }
+
+    /// One turn's worth of tasks: up to `event_interval` (at least 1 is taken as 1), each
+    /// from the most urgent non-empty queue, after the starvation rule's tasks on every
+    /// `starvation_limit`-th turn (see `queues.rs`). Returns how many ran.
+    pub(crate) fn run_turn(&self, event_interval: u32, budget: u32) -> u32 {
+        let local = self.local();
+        let mut ran = 0;
+        if self.max_priority != 0 {
+            let turn = local.turns.get().wrapping_add(1);
+            local.turns.set(turn);
+            if turn % local.starvation_limit == 0 {
+                let mut starved = Vec::new();
+                local.pop_starved(event_interval, &mut starved);
+                for ptr in starved {
+                    // SAFETY: popped from our own local queue, on the owner thread.
+                    unsafe { run(ptr, budget) };
+                    ran += 1;
+                }
+            }
+        }
+        while ran < event_interval && self.run_one(budget) {
+            ran += 1;
+        }
+        ran
     }
 
     /// Whether a task is waiting in the local queue.

@@ -42,7 +42,7 @@ const ROUNDS: usize = if cfg!(miri) { 3 } else { 50 };
 /// A scheduler, the count of its notifications, and a watchdog for the test.
 fn setup() -> (Scheduler, Arc<AtomicUsize>, Watchdog) {
     let count = Arc::new(AtomicUsize::new(0));
-    let sched = Scheduler::with_notify(Notify::Count(count.clone()));
+    let sched = Scheduler::with_notify(Notify::Count(count.clone()), 1, 64);
     (
         sched,
         count,
@@ -614,4 +614,193 @@ fn a_future_may_drop_its_own_handle_while_being_dropped() {
         "no handle left: the output is dropped"
     );
     assert_eq!(sched.live_tasks(), 0);
+}
+
+/// A scheduler with `n` priorities and the given starvation limit.
+fn setup_priorities(n: usize, limit: u32) -> (Scheduler, Watchdog) {
+    let count = Arc::new(AtomicUsize::new(0));
+    (
+        Scheduler::with_notify(Notify::Count(count), n, limit),
+        Watchdog::for_current_test(Duration::from_secs(60)),
+    )
+}
+
+/// A task that logs `id` each time it is polled, and stays pending until polled `polls`
+/// times.
+fn logger(log: &Rc<RefCell<Vec<u32>>>, id: u32, polls: u32) -> impl Future<Output = ()> + use<> {
+    let log = log.clone();
+    let mut left = polls;
+    poll_fn(move |cx| {
+        log.borrow_mut().push(id);
+        left -= 1;
+        if left == 0 {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+}
+
+#[test]
+fn the_most_urgent_queue_runs_first_and_each_queue_is_fifo() {
+    let (sched, _watchdog) = setup_priorities(4, 64);
+    assert_eq!(sched.priorities(), 4);
+    assert_eq!(sched.default_priority(), 2);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut handles = Vec::new();
+    // (priority, id): ids are spawned in this order.
+    for (p, id) in [(3, 30), (1, 10), (2, 20), (1, 11), (0, 0), (3, 31), (0, 1)] {
+        handles.push(sched.spawn_with_priority(p, logger(&log, id, 1)));
+    }
+    handles.push(sched.spawn(logger(&log, 21, 1)));
+    assert_eq!(sched.run_turn(100, 128), 8);
+    assert_eq!(*log.borrow(), [0, 1, 10, 11, 20, 21, 30, 31]);
+    for h in handles {
+        assert!(join_now(h).is_ok());
+    }
+}
+
+#[test]
+fn a_task_woken_during_a_turn_at_a_higher_priority_runs_next() {
+    let (sched, _watchdog) = setup_priorities(3, 64);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    // The urgent task waits for a waker that the first low task will use.
+    let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let urgent = {
+        let (log, slot) = (log.clone(), slot.clone());
+        let mut woken = false;
+        poll_fn(move |cx| {
+            if woken {
+                log.borrow_mut().push(0);
+                return Poll::Ready(());
+            }
+            woken = true;
+            *slot.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    };
+    let urgent = sched.spawn_with_priority(0, urgent);
+    assert_eq!(sched.run_turn(1, 128), 1, "the urgent task parks");
+    let waker_user = {
+        let (log, slot) = (log.clone(), slot.clone());
+        poll_fn(move |_| {
+            log.borrow_mut().push(20);
+            if let Some(w) = slot.borrow_mut().take() {
+                w.wake();
+            }
+            Poll::Ready(())
+        })
+    };
+    let a = sched.spawn_with_priority(2, waker_user);
+    let b = sched.spawn_with_priority(2, logger(&log, 21, 1));
+    assert_eq!(sched.run_turn(100, 128), 3);
+    assert_eq!(
+        *log.borrow(),
+        [20, 0, 21],
+        "the woken urgent task runs before 21"
+    );
+    for h in [a, b] {
+        assert!(join_now(h).is_ok());
+    }
+    assert!(join_now(urgent).is_ok());
+}
+
+#[test]
+fn a_busy_urgent_queue_leaves_each_lower_queue_a_task_every_limit_turns() {
+    const LIMIT: u32 = 4;
+    const INTERVAL: u32 = 3;
+    let (sched, _watchdog) = setup_priorities(3, LIMIT);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    // Two urgent tasks that never finish within the test: they wake themselves.
+    let busy: Vec<_> = (0..2)
+        .map(|i| sched.spawn_with_priority(0, logger(&log, i, u32::MAX)))
+        .collect();
+    let mid = sched.spawn_with_priority(1, logger(&log, 10, 2));
+    let low = sched.spawn_with_priority(2, logger(&log, 20, 2));
+    let turns_of = |id: u32| {
+        let mut at = Vec::new();
+        for turn in 1..=(3 * LIMIT) {
+            log.borrow_mut().clear();
+            sched.run_turn(INTERVAL, 128);
+            if log.borrow().contains(&id) {
+                at.push(turn);
+            }
+        }
+        at
+    };
+    // Turns 4, 8, 12 serve the lower queues; the others run only the urgent ones.
+    assert_eq!(turns_of(10), [4, 8]);
+    for turn in 1..=LIMIT {
+        log.borrow_mut().clear();
+        sched.run_turn(INTERVAL, 128);
+        let ran = log.borrow().clone();
+        assert_eq!(
+            ran.len(),
+            INTERVAL as usize,
+            "turn {turn} ran a full interval"
+        );
+    }
+    assert!(mid.is_finished() && low.is_finished());
+    for h in busy {
+        h.abort();
+    }
+    sched.shutdown();
+}
+
+#[test]
+fn a_remote_wake_keeps_the_task_priority() {
+    let (sched, _watchdog) = setup_priorities(2, 64);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let wakers: Arc<std::sync::Mutex<Vec<(u32, Waker)>>> = Arc::default();
+    let parked = |id: u32| {
+        let (log, wakers) = (log.clone(), wakers.clone());
+        let mut parked = false;
+        poll_fn(move |cx| {
+            if parked {
+                log.borrow_mut().push(id);
+                return Poll::Ready(());
+            }
+            parked = true;
+            wakers.lock().unwrap().push((id, cx.waker().clone()));
+            Poll::Pending
+        })
+    };
+    let low = sched.spawn_with_priority(1, parked(1));
+    let high = sched.spawn_with_priority(0, parked(0));
+    run_all(&sched);
+    assert_eq!(wakers.lock().unwrap().len(), 2);
+    // Another thread wakes the low one first, then the high one.
+    let taken = std::mem::take(&mut *wakers.lock().unwrap());
+    thread::spawn(move || {
+        let mut taken = taken;
+        taken.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+        for (_, w) in taken {
+            w.wake();
+        }
+    })
+    .join()
+    .unwrap();
+    sched.drain_remote();
+    assert_eq!(sched.run_turn(100, 128), 2);
+    assert_eq!(*log.borrow(), [0, 1], "the urgent task runs first");
+    assert!(join_now(high).is_ok() && join_now(low).is_ok());
+}
+
+#[test]
+fn aborting_and_joining_work_at_every_priority() {
+    let (sched, _watchdog) = setup_priorities(256, 64);
+    assert_eq!(sched.default_priority(), 128);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let done = sched.spawn_with_priority(255, async { 7 });
+    let aborted = sched.spawn_with_priority(0, logger(&log, 0, 5));
+    aborted.abort();
+    run_all(&sched);
+    assert_eq!(join_now(done).unwrap(), 7);
+    assert!(join_now(aborted).unwrap_err().is_cancelled());
+    assert!(log.borrow().is_empty(), "an aborted task is never polled");
+    let out_of_range = catch_unwind(AssertUnwindSafe(|| {
+        drop(sched.spawn_with_priority(256, async {}));
+    }));
+    assert!(out_of_range.is_err(), "priority 256 of 256 is refused");
 }
