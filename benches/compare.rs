@@ -177,6 +177,10 @@ fn micro_mode(args: &Args, name: &str) -> Result<(), String> {
         "sleep_cancel" => Micro::SleepCancel(n),
         "sleep_fire" => Micro::SleepFire(n),
         "sleep_precision" => Micro::SleepPrecision(args.parse("--us", 100u64)?, n),
+        "priority" => Micro::PriorityLatency {
+            ticks: n,
+            priorities: args.has("--priorities"),
+        },
         "timers_equal" => Micro::EqualTimers {
             n,
             common: args.has("--common"),

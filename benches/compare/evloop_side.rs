@@ -102,6 +102,30 @@ pub fn micro(m: Micro) -> String {
                 crate::micro::arm_and_cancel(sleeps, &order, start).await
             })
         }
+        // The sleeper at priority 0 of 3, the busy tasks at the middle one.
+        Micro::PriorityLatency {
+            ticks,
+            priorities: true,
+        } => {
+            let rt = runtime::Builder::new()
+                .priorities(3)
+                .build()
+                .expect("evloop runtime");
+            rt.block_on(async move {
+                let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let workers: Vec<_> = (0..crate::micro::BUSY_TASKS)
+                    .map(|_| runtime::spawn(crate::micro::busy(stop.clone())))
+                    .collect();
+                let ticker = crate::micro::ticker(ticks, stop, runtime::time::sleep);
+                let line = runtime::spawn_with_priority(0, ticker)
+                    .await
+                    .expect("ticker");
+                for w in workers {
+                    w.await.expect("busy task");
+                }
+                line
+            })
+        }
         m => on_evloop::run(m),
     }
 }

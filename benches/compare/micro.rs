@@ -29,6 +29,54 @@ pub enum Micro {
         common: bool,
         shuffled: bool,
     },
+    /// 1,000 tasks busy on a yield, and one that sleeps until each of this many 1 ms
+    /// ticks: the delay from each deadline to its first poll. On evloop the sleeper runs
+    /// at priority 0 of 3 when `priorities`, else all share one queue.
+    PriorityLatency { ticks: u64, priorities: bool },
+}
+
+/// How many busy tasks [`Micro::PriorityLatency`] runs.
+pub const BUSY_TASKS: usize = 1000;
+
+/// A yield that both runtimes treat alike: wake at once, then `Pending` once.
+pub async fn yield_once() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// A busy task of [`Micro::PriorityLatency`]: yields until `stop` is set.
+pub async fn busy(stop: Arc<std::sync::atomic::AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        yield_once().await;
+    }
+}
+
+/// The sleeper of [`Micro::PriorityLatency`]: sleeps until each 1 ms tick of `ticks`
+/// (through `sleep`, from a `Duration`) and records how late its first poll after the
+/// deadline was, in µs; then stops the busy tasks. Returns the result line.
+pub async fn ticker<S: std::future::Future<Output = ()>>(
+    ticks: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    sleep: impl Fn(Duration) -> S,
+) -> String {
+    let start = std::time::Instant::now();
+    let mut late = Vec::with_capacity(ticks as usize);
+    for i in 1..=ticks {
+        let deadline = start + Duration::from_millis(i);
+        sleep(deadline.saturating_duration_since(std::time::Instant::now())).await;
+        late.push(deadline.elapsed().as_secs_f64() * 1e6);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (p50, p99) = p50_p99(&mut late);
+    format!("p50_us={p50:.3} p99_us={p99:.3}")
 }
 
 /// The duration every timer of [`Micro::EqualTimers`] shares.
@@ -237,6 +285,19 @@ macro_rules! suite {
                             arm_and_cancel(sleeps, &order, start).await
                         })
                     }
+                    Micro::PriorityLatency { ticks, .. } => $block_on(async move {
+                        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        let workers: Vec<_> = (0..crate::micro::BUSY_TASKS)
+                            .map(|_| $spawn(crate::micro::busy(stop.clone())))
+                            .collect();
+                        let line = $spawn(crate::micro::ticker(ticks, stop, $sleep))
+                            .await
+                            .expect("ticker");
+                        for w in workers {
+                            w.await.expect("busy task");
+                        }
+                        line
+                    }),
                     Micro::SleepPrecision(us, k) => $block_on(async move {
                         let d = Duration::from_micros(us);
                         let mut v = Vec::with_capacity(k as usize);

@@ -22,6 +22,7 @@ pub const NAMES: [&str; 12] = [
     "sleep_fire",
     "sleep_precision",
     "timers_equal",
+    "priority",
     "memory",
     "instructions",
     "kv",
@@ -80,6 +81,7 @@ pub fn run(name: &str, plan: &Plan, results: &mut Results) {
             micro(name, plan, results)
         }
         "timers_equal" => timers_equal(plan, results),
+        "priority" => priority_latency(plan, results),
         "memory" => memory(plan, results),
         "instructions" => instructions(plan, results),
         "kv" => crate::kv::run(plan, results),
@@ -470,6 +472,68 @@ fn timers_equal(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                 heap * 1e3,
                 if r <= 0.3 { "met" } else { "**missed**" }
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Priority latency: 1,000 tasks busy on a yield, and one that sleeps until each 1 ms
+/// tick; the delay from each deadline to its first poll. evloop runs twice, with the
+/// sleeper at priority 0 (of 3) and with one queue for all; tokio has no priorities.
+fn priority_latency(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
+    let ticks: u64 = if plan.quick { 200 } else { 1000 };
+    for pair in 0..plan.pairs {
+        for with in [true, false] {
+            let params = format!(
+                "1,000 busy tasks, {ticks} ticks of 1 ms, evloop {}",
+                if with {
+                    "with priorities (the sleeper at 0 of 3)"
+                } else {
+                    "with one queue"
+                }
+            );
+            for runtime in ["evloop", "tokio"] {
+                progress(&format!(
+                    "priority latency, {params}, {runtime}, pair {}/{}",
+                    pair + 1,
+                    plan.pairs
+                ));
+                let mut args = vec![
+                    "priority".to_string(),
+                    "--n".into(),
+                    ticks.to_string(),
+                    "--runtime".into(),
+                    runtime.into(),
+                ];
+                if with {
+                    args.push("--priorities".into());
+                }
+                let out = match child::micro(&args, Duration::from_secs(120)) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        failed(results, &format!("priority latency on {runtime}"), &e);
+                        continue;
+                    }
+                };
+                let goal: &'static [Goal] = if with { &[Goal::Ratio(10.0)] } else { &[] };
+                for (k, metric, goals) in [
+                    ("p50_us", "p50 deadline to poll", &[][..]),
+                    ("p99_us", "p99 deadline to poll", goal),
+                ] {
+                    if let Some(v) = out.get(k) {
+                        let key = Key {
+                            workload: "priority latency",
+                            metric,
+                            params: &params,
+                            params_json: json!({"ticks": ticks, "busy": 1000, "priorities": with}),
+                            unit: "µs",
+                            higher_is_better: false,
+                            goals,
+                        };
+                        results.record(key, runtime, *v);
+                    }
+                }
+            }
         }
     }
     Ok(())

@@ -32,86 +32,108 @@ pub const MAX_PRIORITIES: usize = 256;
 pub const DEFAULT_STARVATION_LIMIT: u32 = 64;
 
 /// One FIFO per priority, and the bits of the non-empty ones.
+///
+/// Priority 0's queue stands apart from the others, so that a loop with one priority
+/// (the default) pushes and pops as if it had a single FIFO: one comparison more.
 pub(super) struct RunQueues {
-    /// Indexed by priority; as many as the runtime has priorities.
-    queues: Box<[VecDeque<NonNull<Header>>]>,
-    /// Bit `p` set when `queues[p]` is not empty.
+    /// Priority 0.
+    first: VecDeque<NonNull<Header>>,
+    /// Priorities 1 and up, at index `p - 1`; empty when there is one priority.
+    rest: Box<[VecDeque<NonNull<Header>>]>,
+    /// Bit `p - 1` set when the queue of priority `p` (in `rest`) is not empty.
     ready: [u64; MAX_PRIORITIES / 64],
-    len: usize,
 }
 
 impl RunQueues {
     /// `n` empty queues (`1..=MAX_PRIORITIES`).
     pub(super) fn new(n: usize) -> RunQueues {
         debug_assert!((1..=MAX_PRIORITIES).contains(&n));
-        let queues = (0..n)
-            .map(|p| VecDeque::with_capacity(if p == n / 2 { 256 } else { 0 }))
-            .collect();
+        // The middle queue, where `spawn` puts tasks, gets room up front.
+        let room = |p: usize| if p == n / 2 { 256 } else { 0 };
         RunQueues {
-            queues,
+            first: VecDeque::with_capacity(room(0)),
+            rest: (1..n).map(|p| VecDeque::with_capacity(room(p))).collect(),
             ready: [0; MAX_PRIORITIES / 64],
-            len: 0,
         }
     }
 
     /// How many tasks wait, in all queues.
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.first.len() + self.rest.iter().map(VecDeque::len).sum::<usize>()
     }
 
-    /// Appends `ptr` to the queue of `priority` (which is below `levels`).
+    /// Whether any task waits.
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.first.is_empty() && self.ready.iter().all(|w| *w == 0)
+    }
+
+    /// Appends `ptr` to the queue of `priority` (which is below the number of queues).
     #[inline]
     pub(super) fn push(&mut self, priority: u8, ptr: NonNull<Header>) {
-        let p = usize::from(priority);
-        self.queues[p].push_back(ptr);
-        self.ready[p / 64] |= 1 << (p % 64);
-        self.len += 1;
+        if priority == 0 {
+            self.first.push_back(ptr);
+        } else {
+            self.push_rest(usize::from(priority) - 1, ptr);
+        }
     }
 
-    /// The most urgent non-empty priority, if any.
-    #[inline]
-    pub(super) fn most_urgent(&self) -> Option<usize> {
-        // Bits above `levels` are never set, so the first set bit is a real queue.
-        if self.ready[0] != 0 {
-            return Some(self.ready[0].trailing_zeros() as usize);
-        }
-        self.ready
-            .iter()
-            .enumerate()
-            .skip(1)
-            .find(|(_, w)| **w != 0)
-            .map(|(i, w)| i * 64 + w.trailing_zeros() as usize)
-    }
-
-    /// The most urgent non-empty priority after `p`, if any.
-    pub(super) fn next_after(&self, p: usize) -> Option<usize> {
-        let mut p = p + 1;
-        while p < self.queues.len() {
-            let word = self.ready[p / 64] >> (p % 64);
-            if word != 0 {
-                return Some(p + word.trailing_zeros() as usize);
-            }
-            p = (p / 64 + 1) * 64;
-        }
-        None
-    }
-
-    /// Takes the first task of the queue of `p`.
-    #[inline]
-    pub(super) fn pop_from(&mut self, p: usize) -> Option<NonNull<Header>> {
-        let queue = &mut self.queues[p];
-        let ptr = queue.pop_front()?;
-        if queue.is_empty() {
-            self.ready[p / 64] &= !(1 << (p % 64));
-        }
-        self.len -= 1;
-        Some(ptr)
+    fn push_rest(&mut self, i: usize, ptr: NonNull<Header>) {
+        self.rest[i].push_back(ptr);
+        self.ready[i / 64] |= 1 << (i % 64);
     }
 
     /// Takes the first task of the most urgent non-empty queue.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<NonNull<Header>> {
-        let p = self.most_urgent()?;
-        self.pop_from(p)
+        match self.first.pop_front() {
+            Some(ptr) => Some(ptr),
+            None => self.pop_rest(),
+        }
+    }
+
+    fn pop_rest(&mut self) -> Option<NonNull<Header>> {
+        let i = self.first_ready(0)?;
+        self.pop_rest_at(i)
+    }
+
+    /// The index in `rest` of the first non-empty queue at or after `i`.
+    fn first_ready(&self, mut i: usize) -> Option<usize> {
+        while i < self.rest.len() {
+            let word = self.ready[i / 64] >> (i % 64);
+            if word != 0 {
+                return Some(i + word.trailing_zeros() as usize);
+            }
+            i = (i / 64 + 1) * 64;
+        }
+        None
+    }
+
+    fn pop_rest_at(&mut self, i: usize) -> Option<NonNull<Header>> {
+        let queue = &mut self.rest[i];
+        let ptr = queue.pop_front()?;
+        if queue.is_empty() {
+            self.ready[i / 64] &= !(1 << (i % 64));
+        }
+        Some(ptr)
+    }
+
+    /// Takes one task from each non-empty queue below the most urgent non-empty one,
+    /// most urgent first, at most `max` in all (the starvation rule).
+    pub(super) fn pop_starved(&mut self, max: usize, out: &mut Vec<NonNull<Header>>) {
+        // The most urgent non-empty queue is skipped: `first`, or else the first of
+        // `rest` that has tasks.
+        let mut next = if self.first.is_empty() {
+            self.first_ready(0).and_then(|i| self.first_ready(i + 1))
+        } else {
+            self.first_ready(0)
+        };
+        while let Some(i) = next {
+            if out.len() >= max {
+                break;
+            }
+            out.extend(self.pop_rest_at(i));
+            next = self.first_ready(i + 1);
+        }
     }
 }

@@ -144,15 +144,12 @@ impl Local {
     fn pop_starved(&self, max: u32, out: &mut Vec<NonNull<Header>>) {
         // SAFETY: as in `push`; the queue is not borrowed while tasks run (the caller
         // runs them after this returns).
-        let queues = unsafe { &mut *self.queue.get() };
-        let mut next = queues.most_urgent().and_then(|p| queues.next_after(p));
-        while let Some(p) = next {
-            if out.len() as u32 >= max {
-                break;
-            }
-            out.extend(queues.pop_from(p));
-            next = queues.next_after(p);
-        }
+        unsafe { (*self.queue.get()).pop_starved(max as usize, out) }
+    }
+
+    fn is_empty(&self) -> bool {
+        // SAFETY: as in `push`.
+        unsafe { (*self.queue.get()).is_empty() }
     }
 
     fn link(&self, ptr: NonNull<Header>) {
@@ -388,7 +385,7 @@ impl Scheduler {
 
     /// Whether a task is waiting in the local queue.
     pub(crate) fn has_ready(&self) -> bool {
-        self.local().len() != 0
+        !self.local().is_empty()
     }
 
     /// How many tasks are not complete.
