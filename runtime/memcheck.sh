@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "memcheck.sh: valgrind is not installed" >&2; exit 2; }
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(tasks wakers panics misuse blocking budget time)
+[ ${#tests[@]} -gt 0 ] || tests=(tasks wakers panics misuse priorities blocking budget time)
 export EVLOOP_TEST_TIMEOUT_SCALE="${EVLOOP_TEST_TIMEOUT_SCALE:-20}"
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done

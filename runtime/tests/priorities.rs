@@ -69,7 +69,7 @@ impl Wake for Stamp {
 }
 
 /// How many busy polls ran between a timer waking the measured task and its poll, for
-/// each of five 1 ms ticks, with 1,000 busy tasks yielding at the middle priority.
+/// each of five 5 ms sleeps, with 1,000 busy tasks yielding at the middle priority.
 fn busy_polls_before_the_ticker(ticker_priority: usize, priorities: usize) -> Vec<usize> {
     let rt = runtime_with(priorities);
     let busy = Arc::new(AtomicUsize::new(0));
@@ -89,9 +89,12 @@ fn busy_polls_before_the_ticker(ticker_priority: usize, priorities: usize) -> Ve
         let busy2 = busy.clone();
         let ticker = spawn_with_priority(ticker_priority, async move {
             let mut gaps = Vec::new();
-            for _ in 0..5 {
+            // A sleep found already due at its first poll (on a very slow machine) never
+            // uses its waker, and tells nothing: it is tried again, a bounded number of
+            // times.
+            for _ in 0..50 {
                 let at_wake = Arc::new(AtomicUsize::new(usize::MAX));
-                let mut sleep = runtime::time::sleep(Duration::from_millis(1));
+                let mut sleep = runtime::time::sleep(Duration::from_millis(5));
                 poll_fn(|cx| {
                     let stamp = Waker::from(Arc::new(Stamp {
                         busy: busy2.clone(),
@@ -102,9 +105,14 @@ fn busy_polls_before_the_ticker(ticker_priority: usize, priorities: usize) -> Ve
                 })
                 .await;
                 let woken_at = at_wake.load(Ordering::SeqCst);
-                assert_ne!(woken_at, usize::MAX, "the sleep's waker was used");
-                gaps.push(busy2.load(Ordering::SeqCst) - woken_at);
+                if woken_at != usize::MAX {
+                    gaps.push(busy2.load(Ordering::SeqCst) - woken_at);
+                }
+                if gaps.len() == 5 {
+                    break;
+                }
             }
+            assert_eq!(gaps.len(), 5, "the timer woke the task five times");
             gaps
         });
         let gaps = ticker.await.expect("ticker");
