@@ -3,7 +3,7 @@
 # uninitialised memory or definite leak fails the run.
 #
 # Usage: runtime/memcheck.sh [test-binary-name ...]
-#   (default: tasks wakers panics misuse blocking budget time)
+#   (default: tasks wakers panics misuse priorities blocking budget time)
 # Honours CARGO_TARGET_DIR. The tests' watchdogs get 20 times their limit under
 # valgrind (EVLOOP_TEST_TIMEOUT_SCALE), unless the caller sets another factor.
 set -euo pipefail
