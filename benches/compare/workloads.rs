@@ -12,7 +12,7 @@ use crate::report::{Goal, Key, Profile, Results};
 use crate::serve::{ECHO_BUF, IDLE_BUF};
 
 /// The names `--only` accepts, in the order of a full run.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     "echo",
     "http",
     "hyper",
