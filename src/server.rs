@@ -7,7 +7,7 @@
 //! the kernel chose), and the others bind that. Once every loop listens for signals and
 //! accepts, the line `listening on HOST:PORT` is printed. Each loop accepts its own
 //! connections and serves each one in its own task, held in the loop's
-//! [`JoinSet`](runtime::JoinSet).
+//! [`JoinSet`].
 //!
 //! # Shutdown
 //!
@@ -31,7 +31,7 @@
 //!
 //! A server opts in by taking the token in its handler: `serve(&args, |loop_index| {
 //! move |stream, drain| async move { .. } })`. The token is a
-//! [`CancellationToken`](runtime::sync::CancellationToken) of the loop's own tree, so
+//! [`CancellationToken`] of the loop's own tree, so
 //! connections watch it without contending with other loops. Typical handlers:
 //!
 //! - request/response protocols race the wait for the next request against
