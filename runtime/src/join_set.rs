@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::error::JoinError;
-use crate::task::JoinHandle;
+use crate::task::{AbortHandle, JoinHandle};
 
 /// A set of tasks spawned on the current loop, awaited in the order they finish.
 ///
@@ -277,19 +277,38 @@ impl<T: 'static> JoinSet<T> {
     /// Spawns `future` on the current loop as a task of this set. The future need not be
     /// `Send`: it runs on this thread.
     ///
+    /// Returns an [`AbortHandle`] that cancels this one task; its output (or cancelled
+    /// [`JoinError`]) still comes out of [`join_next`](JoinSet::join_next).
+    ///
     /// # Panics
     ///
     /// Outside a runtime, as [`spawn`](crate::spawn) does.
-    pub fn spawn<F>(&mut self, future: F)
+    #[track_caller]
+    pub fn spawn<F>(&mut self, future: F) -> AbortHandle
     where
         F: Future<Output = T> + 'static,
     {
-        self.insert(crate::spawn(future));
+        self.insert(crate::spawn(future))
+    }
+
+    /// Spawns `future` on the current loop in the run queue of `priority` (see
+    /// [`spawn_with_priority`](crate::spawn_with_priority)), as a task of this set.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, or if `priority` is out of the runtime's range.
+    #[track_caller]
+    pub fn spawn_with_priority<F>(&mut self, priority: usize, future: F) -> AbortHandle
+    where
+        F: Future<Output = T> + 'static,
+    {
+        self.insert(crate::spawn_with_priority(priority, future))
     }
 
     /// Adds an already spawned task to the set, which then owns it: dropping the set
-    /// aborts it.
-    pub fn insert(&mut self, handle: JoinHandle<T>) {
+    /// aborts it. Returns an [`AbortHandle`] for it.
+    pub fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
+        let abort = handle.abort_handle();
         let index = match self.free {
             Some(index) => index,
             None => {
@@ -314,6 +333,7 @@ impl<T: 'static> JoinSet<T> {
         });
         self.ready.lock().indices.push_back(index);
         self.len += 1;
+        abort
     }
 }
 

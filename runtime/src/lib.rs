@@ -98,5 +98,5 @@ pub use task::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
 /// runs, such as under valgrind). `#[runtime::test(backend = "poll")]` chooses the
 /// reactor's backend.
 pub use runtime_macros::test;
-pub use task::JoinHandle;
+pub use task::{AbortHandle, JoinHandle};
 pub use yield_now::{YieldNow, yield_now};

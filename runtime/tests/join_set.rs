@@ -365,3 +365,68 @@ fn a_large_set_joins_in_linear_polls() {
         join_polls.get()
     );
 }
+
+#[test]
+fn the_abort_handle_from_spawn_cancels_that_task_only() {
+    let _watchdog = common::watchdog();
+    let rt = Runtime::new().unwrap();
+    let dropped = Rc::new(Cell::new(0));
+    let rt_dropped = dropped.clone();
+    let (outputs, cancelled, handle) = rt.block_on(async move {
+        let mut set = JoinSet::new();
+        let guard = DropGuard(rt_dropped);
+        let stuck = set.spawn(async move {
+            let _guard = guard;
+            std::future::pending::<u32>().await
+        });
+        let also = stuck.clone();
+        for i in 0..3 {
+            set.spawn(async move { i });
+        }
+        yield_now().await;
+        assert!(!stuck.is_finished());
+        stuck.abort();
+        assert!(also.is_finished(), "a clone sees the same task");
+        drop(stuck);
+        let (mut outputs, mut cancelled) = (Vec::new(), 0);
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(v) => outputs.push(v),
+                Err(e) if e.is_cancelled() => cancelled += 1,
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        // The handle outlives the set and its task: aborting it again does nothing.
+        also.abort();
+        (outputs, cancelled, also)
+    });
+    outputs_sorted(outputs);
+    assert_eq!(cancelled, 1);
+    assert_eq!(dropped.get(), 1, "the aborted future was dropped once");
+    assert!(handle.is_finished());
+    // Dropped after the runtime: it only gives back its reference.
+    drop(rt);
+    drop(handle);
+}
+
+fn outputs_sorted(mut outputs: Vec<u32>) {
+    outputs.sort_unstable();
+    assert_eq!(outputs, [0, 1, 2]);
+}
+
+#[test]
+fn tasks_of_a_set_can_run_at_a_priority() {
+    let _watchdog = common::watchdog();
+    let rt = runtime::Builder::new().priorities(2).build().unwrap();
+    let order = rt.block_on(async {
+        let mut set = JoinSet::new();
+        set.spawn(async { 1 });
+        set.spawn_with_priority(0, async { 0 });
+        let mut order = Vec::new();
+        while let Some(r) = set.join_next().await {
+            order.push(r.unwrap());
+        }
+        order
+    });
+    assert_eq!(order, [0, 1], "the urgent task finishes first");
+}

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
+use super::abort::AbortHandle;
 use super::cell::{Header, release};
 use super::harness::{self, drop_quietly};
 use crate::error::JoinError;
@@ -62,6 +63,13 @@ impl<T> JoinHandle<T> {
     /// Whether the task has finished: returned, panicked or been aborted.
     pub fn is_finished(&self) -> bool {
         self.header().state.load().is_complete()
+    }
+
+    /// A handle that can cancel the task without waiting for its output (and outlive
+    /// this one).
+    pub fn abort_handle(&self) -> AbortHandle {
+        // SAFETY: the handle's counted reference; owner thread (field invariant).
+        unsafe { AbortHandle::new(self.ptr) }
     }
 }
 

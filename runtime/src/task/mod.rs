@@ -13,6 +13,7 @@
 //! | `queues.rs`    | the local run queues, one per priority, and the starvation rule   |
 //! | `fork.rs`      | what a `fork` leaves behind: the fork count, the child's loop mark |
 //! | `join.rs`      | `JoinHandle`                                                      |
+//! | `abort.rs`     | `AbortHandle`                                                     |
 //!
 //! # Layout
 //!
@@ -67,8 +68,8 @@
 //!
 //! # References (`Header::refs`)
 //!
-//! One reference each for: the `JoinHandle`; every `Waker`; every remote-queue entry; and
-//! the executor's *live* reference, held while the task is not `COMPLETE` or is still in
+//! One reference each for: the `JoinHandle`; every `AbortHandle`; every `Waker`; every
+//! remote-queue entry; and the executor's *live* reference, held while the task is not `COMPLETE` or is still in
 //! the local queue (entries of the local queue are not counted on their own). The live
 //! reference is released by whichever comes last: completion or the pop of a stale queue
 //! entry. So an incomplete task is never freed, and the local queue never dangles.
@@ -104,6 +105,7 @@
 //! released as usual. A panic while a `JoinHandle` is polled (in cloning or dropping the
 //! caller's waker) reaches that caller, with the harness already consistent.
 
+mod abort;
 mod cell;
 mod fork;
 mod harness;
@@ -115,6 +117,7 @@ mod state;
 mod tests;
 mod waker;
 
+pub use abort::AbortHandle;
 pub use join::JoinHandle;
 pub use queues::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
 pub(crate) use scheduler::{Scheduler, check_priority};

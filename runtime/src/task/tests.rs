@@ -804,3 +804,29 @@ fn aborting_and_joining_work_at_every_priority() {
     }));
     assert!(out_of_range.is_err(), "priority 256 of 256 is refused");
 }
+
+#[test]
+fn an_abort_handle_counts_a_reference_of_its_own() {
+    let (sched, _count, _watchdog) = setup();
+    let handle = sched.spawn(std::future::pending::<()>());
+    let abort = handle.abort_handle();
+    let twin = abort.clone();
+    drop(handle);
+    assert!(!abort.is_finished());
+    abort.abort();
+    assert!(twin.is_finished());
+    drop(abort);
+    run_all(&sched);
+    // The last reference goes with the twin, after the task completed.
+    drop(twin);
+    let done = sched.spawn(async { 5 });
+    let late = done.abort_handle();
+    run_all(&sched);
+    assert!(late.is_finished());
+    late.abort();
+    assert_eq!(
+        join_now(done).unwrap(),
+        5,
+        "aborting a finished task keeps its output"
+    );
+}
