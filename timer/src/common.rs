@@ -76,14 +76,15 @@ impl CommonTimeout {
         self.duration
     }
 
-    /// A sleep of the queue's duration, measured from now.
+    /// A sleep of the queue's duration, measured from now on its loop's clock
+    /// ([`Handle::now`]).
     ///
     /// Unlike [`sleep`](crate::sleep), it is set in its queue at once (O(1)), so its
     /// first poll neither reads the clock nor sets anything. A sleep first polled after
     /// its deadline is therefore ready at the loop's next turn rather than at that poll;
     /// it never fires early.
     pub fn sleep(&self) -> Sleep {
-        self.sleep_until(add_saturating(Instant::now(), self.duration))
+        self.sleep_until(add_saturating(self.handle.now(), self.duration))
     }
 
     /// A sleep until `deadline`, set in this queue at once. Deadlines at or after the

@@ -6,11 +6,15 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::clock::{self, Mode};
 use crate::heap::{TimerHeap, wake_all};
 use crate::sleep::Sleep;
 
 pub(crate) struct Inner {
     pub(crate) heap: RefCell<TimerHeap>,
+    /// The heap's clock; mirrored in a thread-local while the heap is current (see
+    /// `clock.rs`).
+    pub(crate) clock: Cell<Mode>,
     wake: Cell<Vec<std::task::Waker>>,
     /// Set by [`Handle::shutdown`]: no loop drives this heap any more.
     shut_down: Cell<bool>,
@@ -58,6 +62,7 @@ impl Handle {
         Handle {
             inner: Rc::new(Inner {
                 heap: RefCell::new(TimerHeap::new()),
+                clock: Cell::new(Mode::Real),
                 wake: Cell::new(Vec::new()),
                 shut_down: Cell::new(false),
             }),
@@ -68,6 +73,7 @@ impl Handle {
     /// previous one (if any) comes back.
     pub fn enter(&self) -> EnterGuard {
         let prev = CURRENT.with(|c| c.replace(Some(self.clone())));
+        clock::set_current(self.inner.clock.get());
         EnterGuard {
             prev: Some(prev),
             _not_send: PhantomData,
@@ -181,6 +187,11 @@ impl Handle {
     pub(crate) fn same_heap(&self, other: &Handle) -> bool {
         Rc::ptr_eq(&self.inner, &other.inner)
     }
+
+    /// Whether this is the thread's current heap.
+    pub(crate) fn is_current(&self) -> bool {
+        CURRENT.with(|c| c.borrow().as_ref().is_some_and(|h| h.same_heap(self)))
+    }
 }
 
 impl Default for Handle {
@@ -205,6 +216,7 @@ pub struct EnterGuard {
 impl Drop for EnterGuard {
     fn drop(&mut self) {
         if let Some(prev) = self.prev.take() {
+            clock::set_current(prev.as_ref().map_or(Mode::Real, |h| h.inner.clock.get()));
             let _ours = CURRENT.with(|c| c.replace(prev));
         }
     }

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::clock;
 use crate::sleep::{Sleep, add_saturating, sleep_until};
 
 /// What an [`Interval`] does when a tick is observed late enough that the next one is
@@ -71,14 +72,15 @@ impl MissedTickBehavior {
     }
 }
 
-/// Ticks every `period`, the first tick at once.
+/// Ticks every `period`, the first tick at once, on the current loop's clock
+/// ([`now`](crate::now)).
 ///
 /// # Panics
 ///
 /// If `period` is zero.
 #[track_caller]
 pub fn interval(period: Duration) -> Interval {
-    interval_at(Instant::now(), period)
+    interval_at(clock::now(), period)
 }
 
 /// Ticks every `period`, the first tick at `start`.
@@ -144,14 +146,14 @@ impl Interval {
         let scheduled = self.delay.deadline();
         let next = self
             .behavior
-            .next_deadline(scheduled, Instant::now(), self.period);
+            .next_deadline(scheduled, clock::now(), self.period);
         Pin::new(&mut self.delay).reset(next);
         Poll::Ready(scheduled)
     }
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.reset_at(add_saturating(Instant::now(), self.period));
+        self.reset_at(add_saturating(clock::now(), self.period));
     }
 
     /// Restarts the schedule: the next tick is at `deadline`, and every period after it.

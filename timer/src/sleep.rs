@@ -16,15 +16,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::clock;
 use crate::handle::{Handle, SHUT_DOWN};
 use crate::heap::TimerKey;
 
 /// About thirty years: what "forever" means for a deadline that would overflow.
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
-/// `now + dur`, saturating to a far-future instant instead of overflowing.
+/// `now + dur` on the current loop's clock, saturating to a far-future instant instead
+/// of overflowing.
 pub(crate) fn deadline_after(dur: Duration) -> Instant {
-    add_saturating(Instant::now(), dur)
+    add_saturating(clock::now(), dur)
 }
 
 /// `at + dur`, or about thirty years after `at` where that sum would overflow.
@@ -34,7 +36,8 @@ pub(crate) fn add_saturating(at: Instant, dur: Duration) -> Instant {
         .unwrap_or(at)
 }
 
-/// Waits until `dur` has elapsed, measured from this call.
+/// Waits until `dur` has elapsed, measured from this call on the current loop's clock
+/// ([`now`](crate::now), which a paused clock holds still).
 ///
 /// The returned [`Sleep`] takes no heap entry until it is first polled, and one whose
 /// deadline has passed by then completes on that first poll, with no heap entry and no
@@ -159,7 +162,7 @@ impl Future for Sleep {
         if this.key == ELAPSED {
             return Poll::Ready(());
         }
-        if this.deadline <= Instant::now() {
+        if this.deadline <= clock::now() {
             this.key = ELAPSED;
             return Poll::Ready(());
         }

@@ -1,0 +1,219 @@
+//! The loop's clock: the system's monotonic clock, or a paused one for tests.
+//!
+//! Every timer reads the time through [`now`], which reads the clock of the thread's
+//! current heap (the one [`Handle::enter`](crate::Handle::enter) installed). A clock is
+//! in one of three modes:
+//!
+//! | mode      | `now()` reads                        | entered by                   |
+//! |-----------|--------------------------------------|------------------------------|
+//! | `Real`    | `Instant::now()`                     | a new heap                   |
+//! | `Paused`  | a frozen instant, moved by `advance` | [`Handle::pause`]            |
+//! | `Resumed` | the frozen instant plus the real time since the resume | [`Handle::resume`] |
+//!
+//! A clock never goes back: a resumed clock goes on from where the paused one stood, as
+//! tokio's does, so deadlines set while paused keep their order with later ones.
+//!
+//! The mode of the current heap's clock is copied into a thread-local `Cell` when the
+//! heap is entered, and again each time it changes, so that [`now`] costs one
+//! thread-local read and a branch on top of `Instant::now()`: no `Rc`, no `RefCell`.
+//! The heap's own copy is the authority; the thread-local one mirrors the current
+//! heap's (see `Handle::set_clock`).
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use crate::handle::Handle;
+use crate::sleep::add_saturating;
+
+/// What a clock reads (see the table in the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The system's monotonic clock.
+    Real,
+    /// Frozen at this instant.
+    Paused(Instant),
+    /// Running again: `base` at the real instant `origin`, moving with real time.
+    Resumed { base: Instant, origin: Instant },
+}
+
+impl Mode {
+    #[inline]
+    pub(crate) fn now(self) -> Instant {
+        match self {
+            Mode::Real => Instant::now(),
+            Mode::Paused(at) => at,
+            Mode::Resumed { base, origin } => {
+                add_saturating(base, Instant::now().saturating_duration_since(origin))
+            }
+        }
+    }
+
+    /// The real instant at which this clock reads `deadline`, for a wait in the OS;
+    /// `None` while paused, when no real instant ever reads it.
+    #[inline]
+    pub(crate) fn real_instant(self, deadline: Instant) -> Option<Instant> {
+        match self {
+            Mode::Real => Some(deadline),
+            Mode::Paused(_) => None,
+            Mode::Resumed { base, origin } => Some(match deadline.checked_duration_since(base) {
+                Some(ahead) => add_saturating(origin, ahead),
+                // Before the resume: long due.
+                None => origin,
+            }),
+        }
+    }
+}
+
+thread_local! {
+    /// The mode of the current heap's clock; `Real` where no heap is current.
+    static CURRENT: Cell<Mode> = const { Cell::new(Mode::Real) };
+}
+
+/// Mirrors the current heap's clock (see the module docs).
+pub(crate) fn set_current(mode: Mode) {
+    CURRENT.set(mode);
+}
+
+/// The time on the current loop's clock: `Instant::now()`, unless the runtime's clock is
+/// paused (or was: see [`Handle::pause`](crate::Handle::pause)). Outside a runtime it is
+/// `Instant::now()`.
+///
+/// Every timer of this crate measures from it: [`sleep`](crate::sleep),
+/// [`timeout`](crate::timeout), [`interval`](crate::interval), the first poll of a
+/// [`Sleep`](crate::Sleep), and [`CommonTimeout`](crate::CommonTimeout).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let timers = timer::Handle::new();
+/// let _guard = timers.enter();
+/// timers.pause();
+/// let t0 = timer::now();
+/// std::thread::sleep(Duration::from_millis(2));
+/// assert_eq!(timer::now(), t0, "a paused clock stands still");
+/// timers.advance(Duration::from_secs(3600));
+/// assert_eq!(timer::now(), t0 + Duration::from_secs(3600));
+/// ```
+#[inline]
+pub fn now() -> Instant {
+    CURRENT.get().now()
+}
+
+/// The panic message of `advance` and `resume` on a clock that is not paused.
+const NOT_PAUSED: &str = "the clock is not paused: pause it first (`runtime::time::pause()`, \
+    or `#[runtime::test(start_paused = true)]`)";
+
+impl Handle {
+    /// The time on this heap's clock (see [`now`]).
+    #[inline]
+    pub fn now(&self) -> Instant {
+        self.inner.clock.get().now()
+    }
+
+    /// Whether this heap's clock is paused.
+    pub fn is_paused(&self) -> bool {
+        matches!(self.inner.clock.get(), Mode::Paused(_))
+    }
+
+    /// Freezes this heap's clock at its current time. From then on it moves only with
+    /// [`advance`](Handle::advance) and [`advance_to`](Handle::advance_to) (the runtime's
+    /// loop calls the latter when it has nothing else to do: its auto-advance).
+    ///
+    /// # Panics
+    ///
+    /// If the clock is already paused.
+    #[track_caller]
+    pub fn pause(&self) {
+        let mode = self.inner.clock.get();
+        if let Mode::Paused(_) = mode {
+            panic!("the clock is already paused");
+        }
+        self.set_clock(Mode::Paused(mode.now()));
+    }
+
+    /// Lets a paused clock run again, from the time it stood at: it goes on with real
+    /// time from there and never jumps back.
+    ///
+    /// # Panics
+    ///
+    /// If the clock is not paused.
+    #[track_caller]
+    pub fn resume(&self) {
+        let Mode::Paused(base) = self.inner.clock.get() else {
+            panic!("{NOT_PAUSED}");
+        };
+        self.set_clock(Mode::Resumed {
+            base,
+            origin: Instant::now(),
+        });
+    }
+
+    /// Moves a paused clock forward by `dur` (saturating about thirty years ahead). The
+    /// timers it passes fire at the loop's next turn (or at the next
+    /// [`fire_expired`](Handle::fire_expired)).
+    ///
+    /// # Panics
+    ///
+    /// If the clock is not paused.
+    #[track_caller]
+    pub fn advance(&self, dur: Duration) {
+        let Mode::Paused(at) = self.inner.clock.get() else {
+            panic!("{NOT_PAUSED}");
+        };
+        self.set_clock(Mode::Paused(add_saturating(at, dur)));
+    }
+
+    /// Moves a paused clock forward to `instant`; does nothing if it already reads
+    /// `instant` or later. The runtime's loop calls it to jump to the next deadline when
+    /// it would otherwise wait (auto-advance).
+    ///
+    /// # Panics
+    ///
+    /// If the clock is not paused.
+    #[track_caller]
+    pub fn advance_to(&self, instant: Instant) {
+        let Mode::Paused(at) = self.inner.clock.get() else {
+            panic!("{NOT_PAUSED}");
+        };
+        if instant > at {
+            self.set_clock(Mode::Paused(instant));
+        }
+    }
+
+    /// The real instant (of `Instant::now()`) at which this heap's clock reads
+    /// `deadline`: what a wait in the OS for that deadline must use. `deadline` itself
+    /// unless the clock was paused; `None` while it is paused (no real time moves it).
+    #[inline]
+    pub fn real_instant(&self, deadline: Instant) -> Option<Instant> {
+        self.inner.clock.get().real_instant(deadline)
+    }
+
+    /// Sets the clock's mode, and the thread's mirror of it when this heap is current.
+    fn set_clock(&self, mode: Mode) {
+        self.inner.clock.set(mode);
+        if self.is_current() {
+            set_current(mode);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_clock_maps_its_deadlines_to_real_instants() {
+        let origin = Instant::now();
+        let base = origin + Duration::from_secs(3600);
+        let mode = Mode::Resumed { base, origin };
+        let deadline = base + Duration::from_millis(5);
+        assert_eq!(
+            mode.real_instant(deadline),
+            Some(origin + Duration::from_millis(5))
+        );
+        assert_eq!(mode.real_instant(origin), Some(origin), "long due");
+        assert!(mode.now() >= base);
+        assert_eq!(Mode::Paused(base).real_instant(deadline), None);
+        assert_eq!(Mode::Real.real_instant(deadline), Some(deadline));
+    }
+}
