@@ -188,3 +188,23 @@ pub(super) unsafe fn release(ptr: NonNull<Header>) {
         unsafe { dealloc(ptr) };
     }
 }
+
+/// Takes back a task that was never handed to its owner (its remote queue was closed):
+/// frees the allocation, gives back its `Arc<Shared>` reference and returns the future,
+/// unpolled, for the caller to drop.
+///
+/// # Safety
+///
+/// `ptr` came from `allocate::<F>` and was never published: no other thread can reach it,
+/// its state is still the new task's, and the caller holds every reference to it.
+pub(super) unsafe fn reclaim<F: Future>(ptr: NonNull<Header>) -> F {
+    // SAFETY: by the contract, the allocation is the `TaskCell<F>` `allocate` made with
+    // `Box::new`, nothing else reaches it, and its stage holds the future (a new task's
+    // live field). `TaskCell` has no `Drop`, so it can be taken apart; the future is moved
+    // out before anything pinned it (it was never polled).
+    unsafe {
+        let TaskCell { header, stage } = *Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr());
+        drop(Arc::from_raw(header.shared.as_ptr().cast_const()));
+        ManuallyDrop::into_inner(stage.into_inner().running)
+    }
+}

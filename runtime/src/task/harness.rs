@@ -193,7 +193,7 @@ pub(super) fn drop_quietly<T>(value: T) {
 }
 
 /// Wakes a joiner's waker, swallowing a panic of its `wake` (or of its drop).
-fn wake_quietly(waker: Waker) {
+pub(super) fn wake_quietly(waker: Waker) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || waker.wake())) {
         forget_payload(payload);
     }

@@ -14,6 +14,8 @@
 //! | `fork.rs`      | what a `fork` leaves behind: the fork count, the child's loop mark |
 //! | `join.rs`      | `JoinHandle`                                                      |
 //! | `abort.rs`     | `AbortHandle`                                                     |
+//! | `remote.rs`    | tasks spawned from other threads: allocation, hand-over, adoption |
+//! | `remote_join.rs` | `RemoteJoinHandle`, and the wrapper that fills it               |
 //!
 //! # Layout
 //!
@@ -111,6 +113,10 @@ mod fork;
 mod harness;
 mod join;
 mod queues;
+mod remote;
+mod remote_join;
+#[cfg(test)]
+mod remote_tests;
 mod scheduler;
 mod state;
 #[cfg(test)]
@@ -120,6 +126,8 @@ mod waker;
 pub use abort::AbortHandle;
 pub use join::JoinHandle;
 pub use queues::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
+pub(crate) use remote::Spawner;
+pub use remote_join::RemoteJoinHandle;
 pub(crate) use scheduler::{Scheduler, check_priority};
 
 use std::cell::Cell;

@@ -41,6 +41,8 @@ unsafe impl Send for TaskRef {}
 
 pub(super) struct RemoteQueue {
     pub(super) tasks: Vec<TaskRef>,
+    /// Tasks spawned from other threads, not yet adopted (see `remote.rs`).
+    pub(super) spawned: Vec<TaskRef>,
     pub(super) closed: bool,
 }
 
@@ -152,7 +154,7 @@ impl Local {
         unsafe { (*self.queue.get()).is_empty() }
     }
 
-    fn link(&self, ptr: NonNull<Header>) {
+    pub(super) fn link(&self, ptr: NonNull<Header>) {
         // SAFETY: a live task, just allocated; `prev`/`next` are owner-thread fields and
         // this is the owner thread.
         let header = unsafe { ptr.as_ref() };
@@ -226,7 +228,7 @@ pub(crate) fn check_priority(priority: usize, levels: usize) {
 
 /// The executor's queues, owned by one runtime on its thread.
 pub(crate) struct Scheduler {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     /// Set in a forked child: `shutdown` leaks the tasks (see `abandon`).
     abandoned: Cell<bool>,
     /// `fork::forks()` when the scheduler was created.
@@ -273,6 +275,7 @@ impl Scheduler {
                 remote: Remote {
                     queue: Mutex::new(RemoteQueue {
                         tasks: Vec::new(),
+                        spawned: Vec::new(),
                         closed: false,
                     }),
                     pending: AtomicBool::new(false),
@@ -297,7 +300,7 @@ impl Scheduler {
         (self.priorities() / 2) as u8
     }
 
-    fn local(&self) -> &Local {
+    pub(super) fn local(&self) -> &Local {
         &self.shared.local
     }
 
@@ -428,6 +431,7 @@ impl Scheduler {
                 .unwrap_or_else(PoisonError::into_inner);
             self.remote().pending.store(false, Ordering::Relaxed);
             std::mem::swap(&mut queue.tasks, &mut tasks);
+            self.adopt_spawned(&mut queue);
         }
         for TaskRef(ptr) in tasks.drain(..) {
             // SAFETY: the remote entry's reference keeps the task alive until it is given
@@ -441,19 +445,23 @@ impl Scheduler {
     }
 
     /// Completes every live task as cancelled (dropping their futures here), empties
-    /// the local queue and closes the remote one. Idempotent.
+    /// the local queue and closes the remote one, adopting the tasks spawned into it so
+    /// that they are cancelled here too. Returns how many tasks it cancelled. Idempotent:
+    /// a second call cancels nothing.
     ///
-    /// It always ends: a round that completes no task runs no user code, so it can
-    /// neither add a task nor wake one, and it is the last. No task is polled.
-    pub(crate) fn shutdown(&self) {
+    /// It always ends: a round that completes and adopts no task runs no user code, so
+    /// it can neither add a task nor wake one, and it is the last. No task is polled.
+    pub(crate) fn shutdown(&self) -> usize {
         if self.abandoned.get() {
-            return;
+            return 0;
         }
+        let mut cancelled = 0;
         loop {
             let aborted = self.abort_all();
-            self.close_remote();
+            let adopted = self.close_remote();
             self.drop_queue_entries();
-            if !aborted {
+            cancelled += aborted;
+            if aborted == 0 && adopted == 0 {
                 break;
             }
         }
@@ -462,6 +470,7 @@ impl Scheduler {
             0,
             "a task outlived its runtime's shutdown"
         );
+        cancelled
     }
 
     /// Leaks every task instead of shutting them down: in a forked child, dropping a
@@ -471,8 +480,8 @@ impl Scheduler {
         self.abandoned.set(true);
     }
 
-    /// Aborts every live task. Returns whether any was completed by it.
-    fn abort_all(&self) -> bool {
+    /// Aborts every live task. Returns how many it completed.
+    fn abort_all(&self) -> usize {
         // A future's drop may abort, wake or drop other tasks: take a counted reference
         // to every live task first, then abort them one by one.
         let mut live = Vec::with_capacity(self.live_tasks());
@@ -485,29 +494,31 @@ impl Scheduler {
             live.push(ptr);
             next = header.next.get();
         }
-        let mut aborted = false;
+        let mut aborted = 0;
         for ptr in live {
             // SAFETY: the reference retained above, given up after the abort; owner
             // thread. `abort` never unwinds: it runs user code under `catch_unwind`.
             unsafe {
-                aborted |= abort(ptr);
+                aborted += usize::from(abort(ptr));
                 release(ptr);
             }
         }
         aborted
     }
 
-    /// Closes the remote queue, so that later remote wakes only drop their reference,
-    /// and gives back the references of its entries.
-    fn close_remote(&self) {
-        let tasks = {
+    /// Closes the remote queue, so that later remote wakes only drop their reference
+    /// and later remote spawns get their future back, gives back the references of its
+    /// entries, and adopts the tasks spawned into it. Returns how many it adopted.
+    fn close_remote(&self) -> usize {
+        let (tasks, adopted) = {
             let mut queue = self
                 .remote()
                 .queue
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             queue.closed = true;
-            std::mem::take(&mut queue.tasks)
+            let adopted = self.adopt_spawned(&mut queue);
+            (std::mem::take(&mut queue.tasks), adopted)
         };
         for TaskRef(ptr) in tasks {
             // SAFETY: the entry's reference, given up here; owner thread. A complete task
@@ -517,6 +528,7 @@ impl Scheduler {
                 release(ptr);
             }
         }
+        adopted
     }
 
     /// Empties the local queue without polling: a complete task's entry gives back the
