@@ -38,6 +38,7 @@
 mod blocking;
 mod builder;
 mod error;
+mod handle;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod join_set;
@@ -62,6 +63,7 @@ pub use builder::{
     Builder, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_EVENT_INTERVAL, DEFAULT_MAX_BLOCKING_THREADS,
 };
 pub use error::JoinError;
+pub use handle::Handle;
 pub use join_set::JoinSet;
 pub use per_core::{LoopError, run_per_core};
 pub use reactor::BackendKind;
@@ -98,5 +100,5 @@ pub use task::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
 /// runs, such as under valgrind). `#[runtime::test(backend = "poll")]` chooses the
 /// reactor's backend.
 pub use runtime_macros::test;
-pub use task::{AbortHandle, JoinHandle};
+pub use task::{AbortHandle, JoinHandle, RemoteJoinHandle};
 pub use yield_now::{YieldNow, yield_now};

@@ -15,6 +15,7 @@ use reactor::{Notifier, Reactor};
 
 use crate::blocking::Pool;
 use crate::builder::Builder;
+use crate::handle::Handle;
 use crate::task::{JoinHandle, Scheduler, thread_id};
 
 /// What one runtime owns. Field order is drop order: tasks first, the reactor last.
@@ -85,6 +86,11 @@ const NESTED: &str = "cannot start a runtime from within a runtime: `block_on` w
 pub(crate) const FORKED: &str = "this evloop runtime belongs to the parent process: a forked child \
     cannot use it (its reactor, tasks and registrations are the parent's). Build a new \
     `Runtime` in the child";
+
+/// Runs `f` with the current runtime, if there is one.
+pub(crate) fn try_with_current<R>(f: impl FnOnce(&Inner) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow().as_deref().map(f))
+}
 
 /// Runs `f` with the current runtime.
 ///
@@ -291,6 +297,12 @@ impl Runtime {
     {
         self.inner.assert_not_forked(false);
         crate::blocking::spawn_blocking_on(&self.inner, f)
+    }
+
+    /// A `Send + Sync` handle to this runtime's loop, through which other threads and
+    /// other loops spawn onto it (see [`Handle`]).
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.inner.scheduler.spawner())
     }
 
     /// The reactor backend in use (`epoll`, `kqueue` or `poll`).

@@ -162,7 +162,10 @@ fn spawns_from_several_threads_at_once_each_run_exactly_once() {
     for (n, handle) in handles.into_iter().enumerate() {
         assert_eq!(join_now(handle).unwrap(), n);
     }
-    assert!(runs.iter().all(|r| r.load(SeqCst) == 1), "every task ran once");
+    assert!(
+        runs.iter().all(|r| r.load(SeqCst) == 1),
+        "every task ran once"
+    );
     assert_eq!(sched.live_tasks(), 0);
 }
 
@@ -211,7 +214,11 @@ fn a_spawn_onto_a_closed_scheduler_drops_the_future_on_the_spawning_thread() {
     .join()
     .unwrap();
     assert!(!polled.load(SeqCst), "never polled");
-    assert_eq!(*log.lock().unwrap(), [spawner_thread], "dropped before spawn returned");
+    assert_eq!(
+        *log.lock().unwrap(),
+        [spawner_thread],
+        "dropped before spawn returned"
+    );
     assert!(handle.is_finished());
     assert!(join_now(handle).unwrap_err().is_cancelled());
 }
@@ -253,7 +260,10 @@ fn abort_from_another_thread_drops_the_future_on_the_owner() {
     })
     .join()
     .unwrap();
-    assert!(rings.load(SeqCst) > before, "the abort woke the task remotely");
+    assert!(
+        rings.load(SeqCst) > before,
+        "the abort woke the task remotely"
+    );
     assert!(!handle.is_finished(), "the owner has not run yet");
     assert_eq!(run_all(&sched), 1);
     assert_eq!(*log.lock().unwrap(), [thread::current().id()]);
@@ -287,7 +297,10 @@ fn panics_of_the_poll_and_of_the_drop_reach_the_handle() {
     let both = spawner.spawn(holding(probe(&log, Some("the drop, too")), async {
         panic!("the poll first")
     }));
-    let aborted = spawner.spawn(holding(probe(&log, Some("dropped by abort")), pending::<()>()));
+    let aborted = spawner.spawn(holding(
+        probe(&log, Some("dropped by abort")),
+        pending::<()>(),
+    ));
     run_all(&sched);
     aborted.abort();
     run_all(&sched);
