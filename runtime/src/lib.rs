@@ -17,8 +17,15 @@
 //! Each task poll gets a fresh cooperative I/O budget ([`reactor::budget`]), so a busy
 //! task cannot starve the others or the reactor.
 //!
+//! Other threads, and other loops, spawn `Send` futures onto a loop through its
+//! [`Handle`] ([`Runtime::handle`]), which goes through the same remote queue.
+//! [`Runtime::shutdown_timeout`] lets the tasks finish before the runtime goes
+//! (libevent's loopexit); dropping it, or [`Runtime::shutdown_now`], cancels them at once
+//! (loopbreak).
+//!
 //! To use several cores, run one loop per core with [`Builder::threads`] and
-//! [`Builder::run`].
+//! [`Builder::run`], or [`Builder::run_with_handles`] to give each loop the handles of
+//! all.
 //!
 //! ```
 //! use std::rc::Rc;
@@ -44,6 +51,7 @@ pub mod hyper;
 mod join_set;
 mod per_core;
 mod runtime;
+mod shutdown;
 pub mod signal;
 pub mod sync;
 mod task;

@@ -35,15 +35,34 @@ impl Inner {
     /// Whether this is a forked child's copy of the runtime. The fork count kept by the
     /// scheduler is one load; `by_pid` also compares process ids, a syscall that sees
     /// even a fork that bypassed `pthread_atfork` handlers.
-    fn is_forked_copy(&self, by_pid: bool) -> bool {
+    pub(crate) fn is_forked_copy(&self, by_pid: bool) -> bool {
         self.scheduler.is_forked_copy() || (by_pid && std::process::id() != self.pid)
     }
 
     /// Panics in a forked child of the process that created the runtime.
     #[track_caller]
-    fn assert_not_forked(&self, by_pid: bool) {
+    pub(crate) fn assert_not_forked(&self, by_pid: bool) {
         if self.is_forked_copy(by_pid) {
             panic!("{FORKED}");
+        }
+    }
+
+    /// Cancels every task, dropping their futures here with this runtime's reactor and
+    /// timers current, and closes the remote queue. Returns how many it cancelled.
+    pub(crate) fn cancel_tasks(&self) -> usize {
+        let _reactor = self.reactor.handle().enter();
+        let _timers = self.timers.enter();
+        self.scheduler.shutdown()
+    }
+
+    /// One wait of the reactor; `None` waits until an event or a notification.
+    ///
+    /// # Panics
+    ///
+    /// If the reactor's wait fails.
+    fn turn(&self, deadline: Option<Instant>) {
+        if let Err(e) = self.reactor.turn(deadline) {
+            panic!("evloop: the reactor's wait failed: {e}");
         }
     }
 }
@@ -60,7 +79,7 @@ impl Drop for Inner {
         // Futures may deregister fds or cancel sleeps as they drop: keep both current.
         let _reactor = self.reactor.handle().enter();
         let _timers = self.timers.enter();
-        self.scheduler.shutdown();
+        let _cancelled = self.scheduler.shutdown();
         self.blocking.shutdown();
         // Sleeps that outlive the runtime panic on their next poll instead of waiting
         // forever; the reactor does the same for sockets when it drops, just after.
@@ -158,7 +177,10 @@ impl Wake for MainWaker {
 ///
 /// # Dropping a runtime
 ///
-/// Dropping the `Runtime`, on its thread, does this, in order:
+/// Dropping the `Runtime` is [`shutdown_now`](Runtime::shutdown_now) (libevent's
+/// `loopbreak`): it cancels every task at once and waits for none;
+/// [`shutdown_timeout`](Runtime::shutdown_timeout) (`loopexit`) lets them finish first.
+/// Either way, on the runtime's thread, it does this, in order:
 ///
 /// 1. Every spawned task that has not finished is cancelled: its future (or its output,
 ///    if nobody took it) is dropped here, on this thread, while this runtime's reactor
@@ -217,7 +239,7 @@ impl Wake for MainWaker {
 /// which would deregister the parent's file descriptors. The child must not use the
 /// parent's sockets either. The parent's runtime goes on unaffected.
 pub struct Runtime {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
 }
 
 impl Runtime {
@@ -335,6 +357,20 @@ impl Runtime {
     /// that created the runtime (see "After `fork`" above), or if the reactor fails.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self.run_loop::<false, F>(future) {
+            Some(out) => out,
+            None => unreachable!("`block_on`'s loop ends only with its future's output"),
+        }
+    }
+
+    /// The loop: `block_on`, and with `UNTIL_IDLE` also `shutdown_timeout`, whose loop
+    /// ends with `None` as soon as no task is left (checked once the remote queue is in,
+    /// so that a task spawned from another thread counts).
+    #[track_caller]
+    pub(crate) fn run_loop<const UNTIL_IDLE: bool, F: Future>(
+        &self,
+        future: F,
+    ) -> Option<F::Output> {
         let inner = &*self.inner;
         assert_eq!(
             inner.owner,
@@ -360,11 +396,14 @@ impl Runtime {
             if main.woken.swap(false, Ordering::Acquire) {
                 reactor::budget::refill(inner.budget);
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                    return out;
+                    return Some(out);
                 }
             }
             sched.run_turn(inner.event_interval, inner.budget);
             sched.drain_remote();
+            if UNTIL_IDLE && sched.live_tasks() == 0 {
+                return None;
+            }
             let ready = sched.has_ready() || main.woken.load(Ordering::Relaxed);
             // With nothing registered, a non-blocking turn cannot find anything.
             if !ready || handle.registrations() != 0 {
@@ -373,9 +412,7 @@ impl Runtime {
                 } else {
                     inner.timers.next_deadline()
                 };
-                if let Err(e) = inner.reactor.turn(deadline) {
-                    panic!("evloop: the reactor's wait failed: {e}");
-                }
+                inner.turn(deadline);
             }
             if let Some(next) = inner.timers.next_deadline() {
                 let now = Instant::now();

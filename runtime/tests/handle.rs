@@ -244,7 +244,7 @@ fn a_spawn_that_reached_the_loop_before_its_drop_is_cancelled_on_the_loop_thread
     .join()
     .unwrap();
     // Never driven: the spawn waits in the remote queue, and the drop cancels it here.
-    drop(rt);
+    assert_eq!(rt.shutdown_now(), 1);
     assert_eq!(*drops.lock().unwrap(), [thread::current().id()]);
     assert!(
         futures::executor::block_on(task)
