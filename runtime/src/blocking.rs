@@ -9,6 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread;
@@ -43,6 +44,9 @@ impl Shared {
 /// A runtime's pool of blocking threads.
 pub(crate) struct Pool {
     shared: Arc<Shared>,
+    /// Jobs spawned and not yet finished (or dropped), counted down after their result's
+    /// wake (see [`Pool::in_flight`]).
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Pool {
@@ -59,7 +63,16 @@ impl Pool {
                 max_threads,
                 keep_alive,
             }),
+            in_flight: Arc::default(),
         }
+    }
+
+    /// How many jobs are queued or running. A job leaves the count after the wake of
+    /// the task awaiting it, so a loop that reads zero here finds that wake in its remote
+    /// queue. A loop with a paused clock does not jump its clock ahead while this is not
+    /// zero: the job may be what its timers wait for.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
     }
 
     /// Queues `job`, waking an idle thread or starting one. After shutdown, or when no
@@ -162,10 +175,12 @@ struct SlotState<T> {
 /// Fills the slot when the job runs; closes it if the job is dropped unrun.
 struct Sender<T> {
     slot: Arc<Slot<T>>,
+    /// The pool's count of jobs in flight, given back once, after the wake.
+    in_flight: Option<Arc<AtomicUsize>>,
 }
 
 impl<T> Sender<T> {
-    fn finish(&self, result: Option<thread::Result<T>>) {
+    fn finish(&mut self, result: Option<thread::Result<T>>) {
         let waker = {
             let mut s = self
                 .slot
@@ -182,6 +197,11 @@ impl<T> Sender<T> {
         };
         if let Some(w) = waker {
             w.wake();
+        }
+        // After the wake: a loop that sees the count drop also sees the wake (see
+        // `Pool::in_flight`).
+        if let Some(count) = self.in_flight.take() {
+            count.fetch_sub(1, Ordering::Release);
         }
     }
 }
@@ -260,7 +280,11 @@ where
                 closed: false,
             }),
         });
-        let sender = Sender { slot: slot.clone() };
+        inner.blocking.in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut sender = Sender {
+            slot: slot.clone(),
+            in_flight: Some(inner.blocking.in_flight.clone()),
+        };
         inner.blocking.execute(Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f));
             sender.finish(Some(result));

@@ -29,6 +29,7 @@ pub const DEFAULT_BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct Builder {
     pub(crate) backend: Option<BackendKind>,
+    pub(crate) start_paused: bool,
     pub(crate) event_interval: u32,
     pub(crate) budget: u32,
     pub(crate) threads: usize,
@@ -52,6 +53,7 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             backend: None,
+            start_paused: false,
             event_interval: DEFAULT_EVENT_INTERVAL,
             budget: reactor::budget::DEFAULT_BUDGET,
             threads: 1,
@@ -169,6 +171,25 @@ impl Builder {
     /// How long an idle blocking-pool thread waits for work before it exits.
     pub fn blocking_keep_alive(mut self, idle: Duration) -> Builder {
         self.blocking_keep_alive = idle;
+        self
+    }
+
+    /// Whether the runtime's clock starts paused, as if
+    /// [`time::pause`](crate::time::pause) were called first thing: for tests of timeouts
+    /// that should not take real time. Off by default. `#[runtime::test(start_paused =
+    /// true)]` sets it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = runtime::Builder::new().start_paused(true).build()?;
+    /// let start = std::time::Instant::now();
+    /// rt.block_on(runtime::time::sleep(Duration::from_secs(3600)));
+    /// assert!(start.elapsed() < Duration::from_secs(60));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_paused(mut self, paused: bool) -> Builder {
+        self.start_paused = paused;
         self
     }
 

@@ -49,7 +49,8 @@ where
 /// hyper asks for `now()` and then for `sleep_until(now + duration)`: the timer
 /// remembers the `now` it gave, so it knows the duration behind such a deadline. A
 /// deadline it cannot place in a queue goes to the heap; every sleep fires at its
-/// deadline either way.
+/// deadline either way. It reads the loop's clock, so a clock paused in a test (see
+/// [`time::pause`](crate::time::pause)) holds hyper's timeouts too.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EvloopTimer;
 
@@ -61,8 +62,9 @@ thread_local! {
 
 impl hyper::rt::Timer for EvloopTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        let deadline = Instant::now() + duration;
-        let sleep = timer::Handle::current().sleep_until_common(duration, deadline);
+        let timers = timer::Handle::current();
+        let deadline = timers.now() + duration;
+        let sleep = timers.sleep_until_common(duration, deadline);
         Box::pin(EvloopSleep::new(sleep))
     }
 
@@ -76,8 +78,9 @@ impl hyper::rt::Timer for EvloopTimer {
         Box::pin(EvloopSleep::new(sleep))
     }
 
+    /// The loop's clock ([`time::now`](crate::time::now)): paused with it in tests.
     fn now(&self) -> Instant {
-        let now = Instant::now();
+        let now = timer::now();
         LAST_NOW.set(Some(now));
         now
     }

@@ -8,7 +8,8 @@
 //! 2. run up to [`Builder::event_interval`] ready tasks from the local queues: FIFO,
 //!    the most urgent queue first when there are [`Builder::priorities`];
 //! 3. move the wakes from other threads into the local queue;
-//! 4. wait for I/O until the next timer deadline, or not at all if tasks are ready;
+//! 4. wait for I/O until the next timer deadline, or not at all if tasks are ready (a
+//!    clock paused for a test jumps to the deadline instead, see [`time`]);
 //! 5. fire the expired timers, and go to 1.
 //!
 //! [`spawn`] takes any `'static` future, `Send` or not: tasks never leave their thread, so
@@ -106,7 +107,8 @@ pub use task::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
 /// of stalling it. `#[runtime::test(timeout_secs = 600)]` sets another limit, and the
 /// environment variable `EVLOOP_TEST_TIMEOUT_SCALE=N` multiplies every limit (for slow
 /// runs, such as under valgrind). `#[runtime::test(backend = "poll")]` chooses the
-/// reactor's backend.
+/// reactor's backend, and `#[runtime::test(start_paused = true)]` starts the runtime's
+/// clock paused (see [`time`]), so that timeouts are tested without waiting for them.
 pub use runtime_macros::test;
 pub use task::{AbortHandle, JoinHandle, RemoteJoinHandle};
 pub use yield_now::{YieldNow, yield_now};

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reactor::{Notifier, Reactor};
 
@@ -65,7 +65,47 @@ impl Inner {
             panic!("evloop: the reactor's wait failed: {e}");
         }
     }
+
+    /// The wait of a loop whose clock is paused: tokio's auto-advance (see
+    /// [`time::pause`](crate::time::pause)). `ready`: a task or the `block_on` future is
+    /// ready to run.
+    ///
+    /// With work ready, no timer set, or blocking-pool jobs in flight, it waits as an
+    /// unpaused loop would, only never for a timer: no real time moves a paused clock.
+    /// Otherwise it first polls the reactor without blocking and moves the remote queue
+    /// in; only if that made nothing ready does the clock jump to the next deadline,
+    /// whose timers then fire.
+    #[cold]
+    fn wait_paused(&self, ready: bool, main_woken: &AtomicBool) {
+        if ready {
+            if self.reactor.handle().registrations() != 0 {
+                self.turn(Some(Instant::now()));
+            }
+            return;
+        }
+        if self.timers.next_deadline().is_none() {
+            self.turn(None);
+            return;
+        }
+        if self.blocking.in_flight() != 0 {
+            // A job's end wakes its task through the notifier, but leaves the count just
+            // after: look again shortly rather than wait for a wake that came already.
+            self.turn(Some(Instant::now() + BLOCKING_RECHECK));
+            return;
+        }
+        self.turn(Some(Instant::now()));
+        self.scheduler.drain_remote();
+        if self.scheduler.has_ready() || main_woken.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(next) = self.timers.next_deadline() {
+            self.timers.advance_to(next);
+        }
+    }
 }
+
+/// How often a loop with a paused clock looks at the blocking pool again while jobs run.
+const BLOCKING_RECHECK: Duration = Duration::from_millis(1);
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -259,7 +299,7 @@ impl Runtime {
             rb = rb.backend(kind);
         }
         let reactor = rb.build()?;
-        Ok(Runtime {
+        let runtime = Runtime {
             inner: Rc::new(Inner {
                 scheduler: Scheduler::new(reactor.notifier(), b.priorities, b.starvation_limit),
                 blocking: Pool::new(b.max_blocking_threads, b.blocking_keep_alive),
@@ -270,7 +310,11 @@ impl Runtime {
                 owner: thread_id(),
                 pid: std::process::id(),
             }),
-        })
+        };
+        if b.start_paused {
+            runtime.inner.timers.pause();
+        }
+        Ok(runtime)
     }
 
     /// Spawns a task on this runtime. It starts running at the next `block_on`.
@@ -405,17 +449,24 @@ impl Runtime {
                 return None;
             }
             let ready = sched.has_ready() || main.woken.load(Ordering::Relaxed);
-            // With nothing registered, a non-blocking turn cannot find anything.
-            if !ready || handle.registrations() != 0 {
+            if inner.timers.is_paused() {
+                inner.wait_paused(ready, &main.woken);
+            } else if !ready || handle.registrations() != 0 {
+                // With nothing registered, a non-blocking turn cannot find anything.
                 let deadline = if ready {
                     Some(Instant::now())
                 } else {
-                    inner.timers.next_deadline()
+                    // The real instant at which the clock reads the deadline: the same,
+                    // unless the clock was paused and resumed.
+                    inner
+                        .timers
+                        .next_deadline()
+                        .and_then(|d| inner.timers.real_instant(d))
                 };
                 inner.turn(deadline);
             }
             if let Some(next) = inner.timers.next_deadline() {
-                let now = Instant::now();
+                let now = inner.timers.now();
                 if next <= now {
                     inner.timers.fire_expired(now);
                 }

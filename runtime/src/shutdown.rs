@@ -26,6 +26,10 @@ impl Runtime {
     /// for a `spawn_blocking` job counts; the job itself cannot be stopped and finishes on
     /// its thread, its result discarded. Then the runtime is dropped (see [`Runtime`]).
     ///
+    /// `timeout` is measured on the runtime's clock: a paused clock (see
+    /// [`time::pause`](crate::time::pause)) jumps to it as soon as the tasks all wait on
+    /// timers later than it.
+    ///
     /// ```
     /// use std::time::Duration;
     ///

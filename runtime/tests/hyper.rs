@@ -73,3 +73,22 @@ fn a_sleep_polled_on_another_thread_panics() {
     .unwrap();
     assert!(r);
 }
+
+#[runtime::test(start_paused = true)]
+async fn the_timer_reads_the_paused_clock() {
+    const HOUR: Duration = Duration::from_secs(3600);
+    let t0 = EvloopTimer.now();
+    assert_eq!(t0, runtime::time::now());
+    thread::sleep(Duration::from_millis(2));
+    assert_eq!(EvloopTimer.now(), t0, "paused");
+    runtime::time::advance(HOUR).await;
+    assert_eq!(EvloopTimer.now(), t0 + HOUR);
+    // hyper's sleeps measure from it, and auto-advance fires them.
+    let real = Instant::now();
+    EvloopTimer.sleep(HOUR).await;
+    assert_eq!(EvloopTimer.now(), t0 + 2 * HOUR);
+    let deadline = EvloopTimer.now() + HOUR;
+    EvloopTimer.sleep_until(deadline).await;
+    assert_eq!(EvloopTimer.now(), deadline);
+    assert!(real.elapsed() < Duration::from_secs(10));
+}

@@ -268,6 +268,27 @@ fn blocking_pool_work_is_waited_for_and_a_stuck_job_is_cut_off() {
 }
 
 #[test]
+fn with_a_paused_clock_the_deadline_comes_by_auto_advance() {
+    let _watchdog = common::watchdog();
+    let rt = Runtime::builder().start_paused(true).build().unwrap();
+    let log = DropLog::default();
+    drop(rt.spawn(stuck(&log)));
+    let done = Rc::new(Cell::new(0));
+    drop(rt.spawn(quick(60_000, &done)));
+    let start = Instant::now();
+    assert_eq!(rt.shutdown_timeout(Duration::from_secs(3600)), 1);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "waited in real time"
+    );
+    assert_eq!(
+        done.get(),
+        1,
+        "the minute-long sleep finished on the paused clock"
+    );
+}
+
+#[test]
 fn shutdown_timeout_inside_another_runtime_panics_clearly() {
     let _watchdog = common::watchdog();
     let outer = Runtime::new().unwrap();

@@ -11,7 +11,7 @@ use crate::Kind;
 const ACCEPTED_BY_MAIN: &str =
     "`backend = \"epoll\" | \"kqueue\" | \"poll\"` and `crate = \"path\"`";
 const ACCEPTED_BY_TEST: &str = "`backend = \"epoll\" | \"kqueue\" | \"poll\"`, \
-     `crate = \"path\"` and `timeout_secs = N`";
+     `crate = \"path\"`, `timeout_secs = N` and `start_paused = true`";
 
 /// The event backends a user may name, as `reactor::BackendKind::from_name` spells them.
 const BACKENDS: [&str; 3] = ["epoll", "kqueue", "poll"];
@@ -25,6 +25,8 @@ pub(crate) struct Args {
     crate_path: Option<syn::Path>,
     /// `timeout_secs = N` (tests only): the watchdog's limit, a positive integer.
     timeout_secs: Option<u64>,
+    /// `start_paused = true` (tests only): the runtime's clock starts paused.
+    start_paused: Option<bool>,
 }
 
 impl Args {
@@ -65,6 +67,14 @@ impl Args {
             }
             let secs = positive_integer(&meta, "timeout_secs")?;
             set_once(&meta, &mut self.timeout_secs, secs, "timeout_secs")
+        } else if meta.path.is_ident("start_paused") {
+            if kind != Kind::Test {
+                return Err(meta.error(
+                    "`start_paused` is for `#[runtime::test]`; a program's clock runs with real time",
+                ));
+            }
+            let paused = bool_value(&meta, "start_paused")?;
+            set_once(&meta, &mut self.start_paused, paused, "start_paused")
         } else {
             let name = path_to_string(&meta.path);
             let accepted = match kind {
@@ -98,19 +108,27 @@ impl Args {
     /// An expression that builds the runtime, panicking with a clear message on failure.
     pub(crate) fn runtime_expr(&self) -> TokenStream2 {
         let krate = self.crate_path();
-        match &self.backend {
-            None => quote! {
+        let paused = self.start_paused.unwrap_or(false);
+        if self.backend.is_none() && !paused {
+            return quote! {
                 #krate::Runtime::new().expect("failed to start the evloop runtime")
-            },
-            Some(name) => quote! {
-                #krate::Builder::new()
-                    .backend(
-                        <#krate::BackendKind as ::core::str::FromStr>::from_str(#name)
-                            .expect("the event backend named in the attribute is not available"),
-                    )
-                    .build()
-                    .expect("failed to start the evloop runtime")
-            },
+            };
+        }
+        let backend = self.backend.as_ref().map(|name| {
+            quote! {
+                .backend(
+                    <#krate::BackendKind as ::core::str::FromStr>::from_str(#name)
+                        .expect("the event backend named in the attribute is not available"),
+                )
+            }
+        });
+        let start_paused = paused.then(|| quote! { .start_paused(true) });
+        quote! {
+            #krate::Builder::new()
+                #backend
+                #start_paused
+                .build()
+                .expect("failed to start the evloop runtime")
         }
     }
 }
@@ -127,6 +145,22 @@ fn string_value(meta: &ParseNestedMeta<'_>, name: &str, example: &str) -> syn::R
             lit: syn::Lit::Str(lit),
             ..
         }) => Ok(lit),
+        other => Err(syn::Error::new_spanned(other, expected())),
+    }
+}
+
+/// Reads `= true` or `= false` after `name`.
+fn bool_value(meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<bool> {
+    let expected = || format!("`{name}` expects `true` or `false`, as in `{name} = true`");
+    let value = meta
+        .value()
+        .map_err(|e| syn::Error::new(e.span(), expected()))?;
+    let expr: syn::Expr = value.parse()?;
+    match expr {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Bool(lit),
+            ..
+        }) => Ok(lit.value),
         other => Err(syn::Error::new_spanned(other, expected())),
     }
 }

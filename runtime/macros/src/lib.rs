@@ -13,6 +13,7 @@
 //! | `backend = "poll"` | run on this event backend (`epoll`, `kqueue` or `poll`) instead of the best one the system has |
 //! | `crate = "path"`   | the path of the runtime crate, when it is not `::runtime` (for example when another crate re-exports it) |
 //! | `timeout_secs = N` | `#[runtime::test]` only: how long the test may run, in seconds (default 60) |
+//! | `start_paused = true` | `#[runtime::test]` only: the runtime's clock starts paused (`runtime::time::pause`), so timers fire by auto-advance without real waits |
 //!
 //! # The test watchdog
 //!
