@@ -3,14 +3,14 @@
 # uninitialised memory or definite leak fails the run.
 #
 # Usage: runtime/memcheck.sh [test-binary-name ...]
-#   (default: tasks wakers panics misuse priorities blocking budget time)
+#   (default: tasks wakers panics misuse priorities blocking budget time handle shutdown clock)
 # Honours CARGO_TARGET_DIR. The tests' watchdogs get 20 times their limit under
 # valgrind (EVLOOP_TEST_TIMEOUT_SCALE), unless the caller sets another factor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "memcheck.sh: valgrind is not installed" >&2; exit 2; }
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(tasks wakers panics misuse priorities blocking budget time)
+[ ${#tests[@]} -gt 0 ] || tests=(tasks wakers panics misuse priorities blocking budget time handle shutdown clock)
 export EVLOOP_TEST_TIMEOUT_SCALE="${EVLOOP_TEST_TIMEOUT_SCALE:-20}"
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done

@@ -409,6 +409,7 @@ fn every_per_core_loop_gets_every_handle() {
 
 #[test]
 fn handles_and_their_join_handles_are_send_sync() {
+    let _watchdog = common::watchdog();
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<Handle>();
     assert_send_sync::<RemoteJoinHandle<Vec<u8>>>();
