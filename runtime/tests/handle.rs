@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::future::{pending, poll_fn};
+use std::future::pending;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
-use std::task::{Poll, Waker};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use runtime::sync::CancellationToken;
 use runtime::{Builder, Handle, RemoteJoinHandle, Runtime, loop_index};
@@ -57,47 +56,6 @@ impl Drop for DropProbe {
     }
 }
 
-/// A gate that threads wait at until it opens.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn wait(&self) {
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.opened.wait(open).unwrap();
-        }
-    }
-}
-
-/// Waits until the thread `tid` of this process sleeps in the kernel: the loop blocked
-/// in its wait. Linux only (`/proc`).
-fn wait_until_sleeping(tid: i32) {
-    let path = format!("/proc/self/task/{tid}/stat");
-    let start = Instant::now();
-    loop {
-        let stat = std::fs::read_to_string(&path).unwrap();
-        // The state follows the command name, which is in parentheses.
-        let state = stat.rsplit_once(')').unwrap().1.trim_start().chars().next();
-        if state == Some('S') {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the loop never blocked"
-        );
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
 fn panic_message(err: runtime::JoinError) -> String {
     let payload = err.into_panic();
     match payload.downcast::<&'static str>() {
@@ -106,93 +64,146 @@ fn panic_message(err: runtime::JoinError) -> String {
     }
 }
 
+/// A loop blocked in its wait, seen through `/proc`: Linux only.
 #[cfg(target_os = "linux")]
-#[test]
-fn spawns_from_eight_threads_onto_a_blocked_loop_each_run_exactly_once() {
-    let _watchdog = common::watchdog();
-    const THREADS: usize = 8;
-    const EACH: usize = 250;
-    const TOTAL: usize = THREADS * EACH;
-    let rt = Runtime::new().unwrap();
-    let handle = rt.handle();
-    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..TOTAL).map(|_| AtomicUsize::new(0)).collect());
-    let done = Arc::new(AtomicUsize::new(0));
-    let all_done: Arc<Mutex<Option<Waker>>> = Arc::default();
-    let gate = Arc::new(Gate::default());
-    let spawners: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (handle, runs, done, all_done, gate) = (
-                handle.clone(),
-                runs.clone(),
-                done.clone(),
-                all_done.clone(),
-                gate.clone(),
-            );
-            thread::spawn(move || {
-                gate.wait();
-                (0..EACH)
-                    .map(|i| {
-                        let n = t * EACH + i;
-                        let (runs, done, all_done) = (runs.clone(), done.clone(), all_done.clone());
-                        handle.spawn(async move {
-                            runs[n].fetch_add(1, SeqCst);
-                            if done.fetch_add(1, SeqCst) + 1 == TOTAL {
-                                all_done.lock().unwrap().take().unwrap().wake();
-                            }
-                            n
-                        })
-                    })
-                    .collect::<Vec<RemoteJoinHandle<usize>>>()
-            })
-        })
-        .collect();
-    // A keeper opens the gate once the loop sleeps in its wait (no task, no timer).
-    // SAFETY: gettid has no preconditions.
-    let loop_tid = unsafe { libc::gettid() };
-    let keeper = {
-        let gate = gate.clone();
-        thread::spawn(move || {
-            wait_until_sleeping(loop_tid);
-            gate.open();
-        })
-    };
-    let turns_before = rt.turns();
-    let writes = rt.block_on(async {
-        let notifier = reactor::Handle::current().notifier();
-        let before = notifier.signal_writes();
-        poll_fn(|cx| {
-            *all_done.lock().unwrap() = Some(cx.waker().clone());
-            if done.load(SeqCst) == TOTAL {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
+mod blocked_loop {
+    use std::future::poll_fn;
+    use std::sync::Condvar;
+    use std::task::{Poll, Waker};
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A gate that threads wait at until it opens.
+    #[derive(Default)]
+    struct Gate {
+        open: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl Gate {
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+
+        fn wait(&self) {
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.opened.wait(open).unwrap();
             }
-        })
-        .await;
-        notifier.signal_writes() - before
-    });
-    let turns = rt.turns() - turns_before;
-    keeper.join().unwrap();
-    assert!(writes >= 1, "the first spawn woke the blocked loop");
-    assert!(
-        writes <= turns,
-        "at most one eventfd write per wait: {writes} writes in {turns} turns"
-    );
-    assert!(
-        (writes as usize) < TOTAL,
-        "notifications are coalesced: {writes} writes for {TOTAL} spawns"
-    );
-    for (t, spawner) in spawners.into_iter().enumerate() {
-        for (i, handle) in spawner.join().unwrap().into_iter().enumerate() {
-            assert!(handle.is_finished());
-            assert_eq!(futures::executor::block_on(handle).unwrap(), t * EACH + i);
         }
     }
-    assert!(
-        runs.iter().all(|r| r.load(SeqCst) == 1),
-        "every task ran once"
-    );
-    assert_eq!(rt.live_tasks(), 0);
+
+    /// Waits until the thread `tid` of this process sleeps in the kernel: the loop blocked
+    /// in its wait. Linux only (`/proc`).
+    fn wait_until_sleeping(tid: i32) {
+        let path = format!("/proc/self/task/{tid}/stat");
+        let start = Instant::now();
+        loop {
+            let stat = std::fs::read_to_string(&path).unwrap();
+            // The state follows the command name, which is in parentheses.
+            let state = stat.rsplit_once(')').unwrap().1.trim_start().chars().next();
+            if state == Some('S') {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the loop never blocked"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn spawns_from_eight_threads_onto_a_blocked_loop_each_run_exactly_once() {
+        let _watchdog = common::watchdog();
+        const THREADS: usize = 8;
+        const EACH: usize = 250;
+        const TOTAL: usize = THREADS * EACH;
+        let rt = Runtime::new().unwrap();
+        let handle = rt.handle();
+        let runs: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..TOTAL).map(|_| AtomicUsize::new(0)).collect());
+        let done = Arc::new(AtomicUsize::new(0));
+        let all_done: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let gate = Arc::new(Gate::default());
+        let spawners: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (handle, runs, done, all_done, gate) = (
+                    handle.clone(),
+                    runs.clone(),
+                    done.clone(),
+                    all_done.clone(),
+                    gate.clone(),
+                );
+                thread::spawn(move || {
+                    gate.wait();
+                    (0..EACH)
+                        .map(|i| {
+                            let n = t * EACH + i;
+                            let (runs, done, all_done) =
+                                (runs.clone(), done.clone(), all_done.clone());
+                            handle.spawn(async move {
+                                runs[n].fetch_add(1, SeqCst);
+                                if done.fetch_add(1, SeqCst) + 1 == TOTAL {
+                                    all_done.lock().unwrap().take().unwrap().wake();
+                                }
+                                n
+                            })
+                        })
+                        .collect::<Vec<RemoteJoinHandle<usize>>>()
+                })
+            })
+            .collect();
+        // A keeper opens the gate once the loop sleeps in its wait (no task, no timer).
+        // SAFETY: gettid has no preconditions.
+        let loop_tid = unsafe { libc::gettid() };
+        let keeper = {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                wait_until_sleeping(loop_tid);
+                gate.open();
+            })
+        };
+        let turns_before = rt.turns();
+        let writes = rt.block_on(async {
+            let notifier = reactor::Handle::current().notifier();
+            let before = notifier.signal_writes();
+            poll_fn(|cx| {
+                *all_done.lock().unwrap() = Some(cx.waker().clone());
+                if done.load(SeqCst) == TOTAL {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            notifier.signal_writes() - before
+        });
+        let turns = rt.turns() - turns_before;
+        keeper.join().unwrap();
+        assert!(writes >= 1, "the first spawn woke the blocked loop");
+        assert!(
+            writes <= turns,
+            "at most one eventfd write per wait: {writes} writes in {turns} turns"
+        );
+        assert!(
+            (writes as usize) < TOTAL,
+            "notifications are coalesced: {writes} writes for {TOTAL} spawns"
+        );
+        for (t, spawner) in spawners.into_iter().enumerate() {
+            for (i, handle) in spawner.join().unwrap().into_iter().enumerate() {
+                assert!(handle.is_finished());
+                assert_eq!(futures::executor::block_on(handle).unwrap(), t * EACH + i);
+            }
+        }
+        assert!(
+            runs.iter().all(|r| r.load(SeqCst) == 1),
+            "every task ran once"
+        );
+        assert_eq!(rt.live_tasks(), 0);
+    }
 }
 
 #[test]
