@@ -77,8 +77,10 @@ impl Handle {
     /// handle to its output (see the type's documentation for the path it takes, and
     /// for a loop that is gone).
     ///
-    /// A panic in the future is caught on the loop, which goes on, and awaiting the
-    /// handle gives a [`JoinError`](crate::JoinError) whose `is_panic()` is true.
+    /// The task runs at the loop's default priority, the one [`spawn`](crate::spawn)
+    /// uses (see [`Builder::priorities`](crate::Builder::priorities)). A panic in the
+    /// future is caught on the loop, which goes on, and awaiting the handle gives a
+    /// [`JoinError`](crate::JoinError) whose `is_panic()` is true.
     pub fn spawn<F>(&self, future: F) -> RemoteJoinHandle<F::Output>
     where
         F: Future + Send + 'static,

@@ -425,3 +425,39 @@ fn handles_and_their_join_handles_are_send_sync() {
     assert_send_sync::<Handle>();
     assert_send_sync::<RemoteJoinHandle<Vec<u8>>>();
 }
+
+#[test]
+fn a_remote_spawn_runs_at_the_default_priority() {
+    let _watchdog = common::watchdog();
+    let rt = Builder::new()
+        .priorities(3)
+        .starvation_limit(1_000_000)
+        .build()
+        .unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let gate = CancellationToken::new();
+    // Each task waits at the gate, then records its name: once the gate opens, the
+    // three are ready together, and run most urgent first.
+    let task = |name: &'static str| {
+        let (order, waiting, gate) = (order.clone(), waiting.clone(), gate.clone());
+        async move {
+            waiting.fetch_add(1, SeqCst);
+            gate.cancelled().await;
+            order.lock().unwrap().push(name);
+        }
+    };
+    let low = rt.spawn_with_priority(2, task("low"));
+    let urgent = rt.spawn_with_priority(0, task("urgent"));
+    let remote = rt.handle().spawn(task("remote"));
+    rt.block_on(async {
+        while waiting.load(SeqCst) < 3 {
+            runtime::yield_now().await;
+        }
+        gate.cancel();
+        urgent.await.unwrap();
+        low.await.unwrap();
+        remote.await.unwrap();
+    });
+    assert_eq!(*order.lock().unwrap(), ["urgent", "remote", "low"]);
+}
