@@ -60,19 +60,19 @@ impl Args {
             })?;
             set_once(&meta, &mut self.crate_path, path, "crate")
         } else if meta.path.is_ident("timeout_secs") {
-            if kind != Kind::Test {
-                return Err(meta.error(
-                    "`timeout_secs` is for `#[runtime::test]`; `#[runtime::main]` runs without a limit",
-                ));
-            }
+            test_only(
+                kind,
+                &meta,
+                "`timeout_secs` is for `#[runtime::test]`; `#[runtime::main]` runs without a limit",
+            )?;
             let secs = positive_integer(&meta, "timeout_secs")?;
             set_once(&meta, &mut self.timeout_secs, secs, "timeout_secs")
         } else if meta.path.is_ident("start_paused") {
-            if kind != Kind::Test {
-                return Err(meta.error(
-                    "`start_paused` is for `#[runtime::test]`; a program's clock runs with real time",
-                ));
-            }
+            test_only(
+                kind,
+                &meta,
+                "`start_paused` is for `#[runtime::test]`; a program's clock runs with real time",
+            )?;
             let paused = bool_value(&meta, "start_paused")?;
             set_once(&meta, &mut self.start_paused, paused, "start_paused")
         } else {
@@ -130,6 +130,14 @@ impl Args {
                 .build()
                 .expect("failed to start the evloop runtime")
         }
+    }
+}
+
+/// The error `why`, spanned at the argument, unless the attribute is `#[runtime::test]`.
+fn test_only(kind: Kind, meta: &ParseNestedMeta<'_>, why: &str) -> syn::Result<()> {
+    match kind {
+        Kind::Test => Ok(()),
+        Kind::Main => Err(meta.error(why)),
     }
 }
 

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread, ThreadId};
 use std::time::Duration;
 
-use super::tests::Notify;
+use super::tests::{Notify, panic_message};
 use super::{RemoteJoinHandle, Scheduler};
 use crate::error::JoinError;
 use crate::watchdog::Watchdog;
@@ -47,14 +47,6 @@ fn join_now<T>(mut handle: RemoteJoinHandle<T>) -> Result<T, JoinError> {
     match try_join(&mut handle) {
         Poll::Ready(out) => out,
         Poll::Pending => panic!("the task has not finished"),
-    }
-}
-
-fn panic_message(err: JoinError) -> String {
-    let payload = err.into_panic();
-    match payload.downcast::<&'static str>() {
-        Ok(s) => (*s).to_owned(),
-        Err(payload) => *payload.downcast::<String>().expect("a string payload"),
     }
 }
 

@@ -73,7 +73,7 @@ fn join_now<T>(mut handle: JoinHandle<T>) -> Result<T, JoinError> {
     }
 }
 
-fn panic_message(err: JoinError) -> String {
+pub(super) fn panic_message(err: JoinError) -> String {
     let payload = err.into_panic();
     match payload.downcast::<&'static str>() {
         Ok(s) => (*s).to_owned(),
