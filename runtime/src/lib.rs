@@ -110,5 +110,5 @@ pub use task::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
 /// reactor's backend, and `#[runtime::test(start_paused = true)]` starts the runtime's
 /// clock paused (see [`time`]), so that timeouts are tested without waiting for them.
 pub use runtime_macros::test;
-pub use task::{AbortHandle, JoinHandle, RemoteJoinHandle};
+pub use task::{AbortHandle, JoinHandle, RemoteAbortHandle, RemoteJoinHandle};
 pub use yield_now::{YieldNow, yield_now};

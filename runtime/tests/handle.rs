@@ -327,6 +327,33 @@ fn abort_from_another_thread_drops_the_future_on_its_loop() {
 }
 
 #[test]
+fn an_abort_handle_cancels_a_detached_task_from_another_thread() {
+    let _watchdog = common::watchdog();
+    /// Says, on a channel, which thread dropped it.
+    struct Dropped(mpsc::Sender<ThreadId>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            let _ = self.0.send(thread::current().id());
+        }
+    }
+    let remote = Loop::start();
+    let (tx, rx) = mpsc::channel();
+    let guard = Dropped(tx);
+    let task = remote.handle.spawn(async move {
+        let _guard = guard;
+        pending::<()>().await;
+    });
+    let abort = task.abort_handle();
+    drop(task);
+    let aborter = abort.clone();
+    thread::spawn(move || aborter.abort()).join().unwrap();
+    let dropped_on = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(dropped_on, remote.id());
+    assert!(abort.is_finished());
+    remote.join();
+}
+
+#[test]
 fn a_panic_in_a_spawned_future_reaches_its_handle_and_the_loop_goes_on() {
     let _watchdog = common::watchdog();
     let remote = Loop::start();
@@ -424,6 +451,7 @@ fn handles_and_their_join_handles_are_send_sync() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<Handle>();
     assert_send_sync::<RemoteJoinHandle<Vec<u8>>>();
+    assert_send_sync::<runtime::RemoteAbortHandle>();
 }
 
 #[test]

@@ -15,7 +15,7 @@
 //! | `join.rs`      | `JoinHandle`                                                      |
 //! | `abort.rs`     | `AbortHandle`                                                     |
 //! | `remote.rs`    | tasks spawned from other threads: allocation, hand-over, adoption |
-//! | `remote_join.rs` | `RemoteJoinHandle`, and the wrapper that fills it               |
+//! | `remote_join.rs` | `RemoteJoinHandle` and `RemoteAbortHandle`, and the wrapper that fills them |
 //!
 //! # Layout
 //!
@@ -127,7 +127,7 @@ pub use abort::AbortHandle;
 pub use join::JoinHandle;
 pub use queues::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
 pub(crate) use remote::Spawner;
-pub use remote_join::RemoteJoinHandle;
+pub use remote_join::{RemoteAbortHandle, RemoteJoinHandle};
 pub(crate) use scheduler::{Scheduler, check_priority};
 
 use std::cell::Cell;

@@ -11,7 +11,7 @@
 //!
 //! | field      | written by                                            | read by                        |
 //! |------------|-------------------------------------------------------|--------------------------------|
-//! | `stage`    | the wrapper, once (`Running` → `Finished`); the handle (→ `Taken`) | the handle       |
+//! | `stage`    | the wrapper, once (`Running` → `Finished`, or → `Taken` when detached); the handle (`Finished` → `Taken`) | the handle, an abort handle |
 //! | `joiner`   | the handle's pending poll                             | the wrapper, when it delivers  |
 //! | `task`     | the wrapper's first poll (the task's own waker)       | `abort`, to wake the task      |
 //! | `detached` | the handle's drop                                     | the wrapper: drop the output at once |
@@ -47,7 +47,8 @@ struct JoinSlot<T> {
 enum Stage<T> {
     Running,
     Finished(Result<T, JoinError>),
-    /// The handle took the output, or was dropped.
+    /// The handle took the output, or it was dropped (by the handle, or by the task for a
+    /// detached handle).
     Taken,
 }
 
@@ -72,6 +73,7 @@ impl<T> JoinSlot<T> {
         let mut state = self.lock();
         let task = state.task.take();
         let (joiner, unwanted) = if state.detached {
+            state.stage = Stage::Taken;
             (None, Some(output))
         } else {
             state.stage = Stage::Finished(output);
@@ -224,17 +226,91 @@ impl<T> RemoteJoinHandle<T> {
     /// an idle task's future before it returns, this one only asks: the future is gone
     /// once [`is_finished`](RemoteJoinHandle::is_finished) says so.
     pub fn abort(&self) {
-        self.slot.aborted.store(true, Ordering::Release);
-        let task = self.slot.lock().task.take();
-        if let Some(task) = task {
-            task.wake();
-        }
+        self.slot.abort();
     }
 
     /// Whether the task has finished: returned, panicked or been cancelled (its future
     /// is dropped by then).
     pub fn is_finished(&self) -> bool {
-        !matches!(self.slot.lock().stage, Stage::Running)
+        self.slot.is_finished()
+    }
+
+    /// A handle that can [`abort`](RemoteAbortHandle::abort) the task, from any thread,
+    /// without the power to await it; it may outlive this handle.
+    pub fn abort_handle(&self) -> RemoteAbortHandle
+    where
+        T: Send + 'static,
+    {
+        RemoteAbortHandle {
+            slot: self.slot.clone(),
+        }
+    }
+}
+
+impl<T> JoinSlot<T> {
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        let task = self.lock().task.take();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        !matches!(self.lock().stage, Stage::Running)
+    }
+}
+
+/// What a [`RemoteAbortHandle`] reaches of the slot, whatever its output type.
+trait Abort: Send + Sync {
+    fn abort(&self);
+    fn is_finished(&self) -> bool;
+}
+
+impl<T: Send> Abort for JoinSlot<T> {
+    fn abort(&self) {
+        JoinSlot::abort(self);
+    }
+
+    fn is_finished(&self) -> bool {
+        JoinSlot::is_finished(self)
+    }
+}
+
+/// The power to cancel a task spawned with [`Handle::spawn`](crate::Handle::spawn),
+/// without its output: what [`RemoteJoinHandle::abort_handle`] gives. `Send`, `Sync` and
+/// `Clone`, like tokio's `AbortHandle`; dropping it does nothing to the task.
+///
+/// ```
+/// let rt = runtime::Runtime::new()?;
+/// let task = rt.handle().spawn(std::future::pending::<()>());
+/// let abort = task.abort_handle();
+/// std::thread::spawn(move || abort.abort()).join().unwrap();
+/// assert!(rt.block_on(task).unwrap_err().is_cancelled());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RemoteAbortHandle {
+    slot: Arc<dyn Abort>,
+}
+
+impl RemoteAbortHandle {
+    /// Cancels the task, as [`RemoteJoinHandle::abort`] does.
+    pub fn abort(&self) {
+        self.slot.abort();
+    }
+
+    /// Whether the task has finished, as [`RemoteJoinHandle::is_finished`] says.
+    pub fn is_finished(&self) -> bool {
+        self.slot.is_finished()
+    }
+}
+
+impl fmt::Debug for RemoteAbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteAbortHandle")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 
@@ -273,7 +349,12 @@ impl<T> Drop for RemoteJoinHandle<T> {
     fn drop(&mut self) {
         let mut state = self.slot.lock();
         state.detached = true;
-        let output = std::mem::replace(&mut state.stage, Stage::Taken);
+        // A running task stays `Running` (an abort handle may ask); its output is dropped
+        // when it finishes.
+        let output = match state.stage {
+            Stage::Running => None,
+            _ => Some(std::mem::replace(&mut state.stage, Stage::Taken)),
+        };
         let joiner = state.joiner.take();
         drop(state);
         drop_quietly((output, joiner));

@@ -356,3 +356,27 @@ fn spawns_racing_the_shutdown_are_run_or_cancelled_and_never_lost() {
         }
     }
 }
+
+#[test]
+fn an_abort_handle_cancels_a_detached_task_from_another_thread() {
+    let (sched, _, _w) = setup();
+    let log: DropLog = Arc::default();
+    let task = sched
+        .spawner()
+        .spawn(holding(probe(&log, None), pending::<()>()));
+    run_all(&sched);
+    let abort = task.abort_handle();
+    drop(task);
+    let abort = thread::spawn(move || {
+        let again = abort.clone();
+        abort.abort();
+        again
+    })
+    .join()
+    .unwrap();
+    assert!(!abort.is_finished());
+    assert_eq!(run_all(&sched), 1);
+    assert!(abort.is_finished());
+    assert_eq!(*log.lock().unwrap(), [thread::current().id()]);
+    assert_eq!(sched.live_tasks(), 0);
+}
