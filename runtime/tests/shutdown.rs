@@ -85,10 +85,16 @@ fn a_task_that_finishes_in_time_is_not_cancelled_and_the_loop_does_not_wait_long
     outcome(handle).unwrap();
 }
 
+/// A runtime whose clock is paused: the short sleeps end before the deadline however
+/// slow the machine, since the clock moves only from deadline to deadline.
+fn paused_runtime() -> Runtime {
+    Runtime::builder().start_paused(true).build().unwrap()
+}
+
 #[test]
 fn the_counts_are_exact() {
     let _watchdog = common::watchdog();
-    let rt = Runtime::new().unwrap();
+    let rt = paused_runtime();
     let log = DropLog::default();
     let done = Rc::new(Cell::new(0));
     // Three stuck tasks (one detached), two that finish, one that was aborted already.
@@ -159,7 +165,7 @@ fn dropping_the_runtime_is_shutdown_now() {
 #[test]
 fn tasks_spawned_during_the_window_are_waited_for_or_cancelled_and_counted() {
     let _watchdog = common::watchdog();
-    let rt = Runtime::new().unwrap();
+    let rt = paused_runtime();
     let done = Rc::new(Cell::new(0));
     let log = DropLog::default();
     let (d, l) = (done.clone(), log.clone());
