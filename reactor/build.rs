@@ -4,6 +4,8 @@
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(evloop_epoll)");
     println!("cargo::rustc-check-cfg=cfg(evloop_kqueue)");
+    // io_uring: Linux only (the `io-uring` dependency is too).
+    println!("cargo::rustc-check-cfg=cfg(evloop_uring)");
     // Apple's systems lack `pipe2`.
     println!("cargo::rustc-check-cfg=cfg(evloop_apple)");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -17,6 +19,9 @@ fn main() {
     let wide = std::env::var("CARGO_CFG_TARGET_POINTER_WIDTH").as_deref() == Ok("64");
     if matches!(os.as_str(), "linux" | "android") {
         println!("cargo::rustc-cfg=evloop_epoll");
+        if os == "linux" {
+            println!("cargo::rustc-cfg=evloop_uring");
+        }
     } else if wide && (apple || os == "freebsd") {
         println!("cargo::rustc-cfg=evloop_kqueue");
     }

@@ -14,11 +14,6 @@ impl<T: AsSource + ?Sized> AsSource for &T {
     }
 }
 
-/// Shuts down the write side of a stream source (what `poll_close` does).
-pub(crate) fn shutdown_write(source: &Source) -> std::io::Result<()> {
-    crate::sys::shutdown(source.fd(), libc::SHUT_WR)
-}
-
 /// Implements the read traits for a type that is [`AsSource`].
 macro_rules! impl_async_read {
     ($(<$lt:lifetime>)? for $ty:ty) => {
@@ -90,18 +85,16 @@ macro_rules! impl_async_write {
 
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
+                $crate::io::AsSource::source(&*self).poll_flush(cx)
             }
 
             fn poll_close(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready($crate::io::shutdown_write(
-                    $crate::io::AsSource::source(&*self),
-                ))
+                $crate::io::AsSource::source(&*self).poll_close(cx)
             }
         }
 
@@ -129,18 +122,16 @@ macro_rules! impl_async_write {
 
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
+                $crate::io::AsSource::source(&*self).poll_flush(cx)
             }
 
             fn poll_shutdown(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready($crate::io::shutdown_write(
-                    $crate::io::AsSource::source(&*self),
-                ))
+                $crate::io::AsSource::source(&*self).poll_close(cx)
             }
         }
 
@@ -168,18 +159,16 @@ macro_rules! impl_async_write {
 
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
+                $crate::io::AsSource::source(&*self).poll_flush(cx)
             }
 
             fn poll_shutdown(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready($crate::io::shutdown_write(
-                    $crate::io::AsSource::source(&*self),
-                ))
+                $crate::io::AsSource::source(&*self).poll_close(cx)
             }
         }
     };

@@ -3,11 +3,21 @@
 //!
 //! # Syscall economy
 //!
-//! Each operation is one syscall through [`Registration::poll_read_io`] or
-//! [`Registration::poll_write_io`], which wait for readiness, spend one unit of the
+//! Each operation is one syscall through [`Registration::poll_read_with`] or
+//! [`Registration::poll_write_with`], which wait for readiness, spend one unit of the
 //! cooperative budget for each syscall that did something (one that got `WouldBlock`
 //! gives its unit back) and, on `WouldBlock`, clear readiness and store the task's
 //! waker.
+//!
+//! # io_uring
+//!
+//! On the io_uring backend the socket is registered for I/O by completion
+//! ([`Handle::register_socket`]), and the same calls take their second closure instead:
+//! the bytes move through the reactor's [`Completion`](reactor::Completion) (copied out
+//! of received buffers, copied into the socket's send buffer), with no syscall of their
+//! own; the loop's one `io_uring_enter` per turn does the rest. Writes then return once
+//! the bytes are in the send buffer; `poll_flush` waits until the kernel took them, and
+//! closing the write side waits for that too.
 //!
 //! # A socket that outlives its runtime
 //!
@@ -28,7 +38,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::task::{Context, Poll, ready};
 
-use reactor::{Handle, Registration};
+use reactor::{BackendKind, Handle, Registration};
 
 use crate::sys::{self, SockAddr};
 
@@ -44,7 +54,7 @@ impl Source {
     pub(crate) fn new(fd: OwnedFd) -> io::Result<Source> {
         #[cfg(evloop_apple)]
         sys::set_nosigpipe(fd.as_fd())?;
-        let registration = Handle::try_current()?.register(fd.as_raw_fd())?;
+        let registration = Handle::try_current()?.register_socket(fd.as_raw_fd())?;
         Ok(Source { registration, fd })
     }
 
@@ -72,14 +82,20 @@ impl Source {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let n = ready!(
-            self.registration
-                .poll_read_io(cx, || sys::recv(self.fd(), buf, 0))
-        )?;
-        if n > 0 && n < buf.len() {
-            self.registration.clear_after_short_read();
-        }
-        Poll::Ready(Ok(n))
+        // The short-read check sits in the syscall's closure: the completion path,
+        // which has no readiness to clear, does not go through it.
+        self.registration.poll_read_with(
+            cx,
+            buf,
+            |buf| {
+                let n = sys::recv(self.fd(), buf, 0)?;
+                if n > 0 && n < buf.len() {
+                    self.registration.clear_after_short_read();
+                }
+                Ok(n)
+            },
+            |c, cx, buf| c.poll_recv(cx, buf),
+        )
     }
 
     /// Reads from a stream socket into uninitialised memory.
@@ -92,15 +108,18 @@ impl Source {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let len = buf.len();
-        let n = ready!(
-            self.registration
-                .poll_read_io(cx, || sys::recv_uninit(self.fd(), buf))
-        )?;
-        if n > 0 && n < len {
-            self.registration.clear_after_short_read();
-        }
-        Poll::Ready(Ok(n))
+        self.registration.poll_read_with(
+            cx,
+            buf,
+            |buf| {
+                let n = sys::recv_uninit(self.fd(), buf)?;
+                if n > 0 && n < buf.len() {
+                    self.registration.clear_after_short_read();
+                }
+                Ok(n)
+            },
+            |c, cx, buf| c.poll_recv_uninit(cx, buf),
+        )
     }
 
     /// Reads without consuming (`MSG_PEEK`).
@@ -109,8 +128,12 @@ impl Source {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.registration
-            .poll_read_io(cx, || sys::recv(self.fd(), buf, libc::MSG_PEEK))
+        self.registration.poll_read_with(
+            cx,
+            buf,
+            |buf| sys::recv(self.fd(), buf, libc::MSG_PEEK),
+            |c, cx, buf| c.poll_peek(cx, buf),
+        )
     }
 
     /// Writes to a stream socket.
@@ -118,14 +141,18 @@ impl Source {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let n = ready!(
-            self.registration
-                .poll_write_io(cx, || sys::send(self.fd(), buf))
-        )?;
-        if n < buf.len() {
-            self.registration.clear_after_short_write();
-        }
-        Poll::Ready(Ok(n))
+        self.registration.poll_write_with(
+            cx,
+            buf,
+            |buf| {
+                let n = sys::send(self.fd(), buf)?;
+                if n < buf.len() {
+                    self.registration.clear_after_short_write();
+                }
+                Ok(n)
+            },
+            |c, cx, buf| c.poll_send(cx, &[IoSlice::new(buf)]),
+        )
     }
 
     /// Writes several buffers to a stream socket in one `sendmsg`.
@@ -142,14 +169,47 @@ impl Source {
         if total == 0 {
             return Poll::Ready(Ok(0));
         }
-        let n = ready!(
-            self.registration
-                .poll_write_io(cx, || sys::send_vectored(self.fd(), bufs))
-        )?;
-        if n < total {
-            self.registration.clear_after_short_write();
+        self.registration.poll_write_with(
+            cx,
+            bufs,
+            |bufs| {
+                let n = sys::send_vectored(self.fd(), bufs)?;
+                if n < total {
+                    self.registration.clear_after_short_write();
+                }
+                Ok(n)
+            },
+            |c, cx, bufs| c.poll_send(cx, bufs),
+        )
+    }
+
+    /// Waits until every byte written was taken by the kernel: at once on the readiness
+    /// backends (each write was a `send`), once the send buffer is drained on io_uring.
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.registration.completion() {
+            Some(c) => c.poll_flush(cx),
+            None => Poll::Ready(Ok(())),
         }
-        Poll::Ready(Ok(n))
+    }
+
+    /// Shuts down one or both directions. On io_uring the write side goes down after
+    /// the bytes still in the send buffer, so the peer reads them all first.
+    pub(crate) fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        if let Some(c) = self.registration.completion() {
+            return c.shutdown(how);
+        }
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        sys::shutdown(self.fd(), how)
+    }
+
+    /// Closes the write side once every byte written went out (`poll_close`).
+    pub(crate) fn poll_close(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_flush(cx))?;
+        Poll::Ready(self.shutdown(std::net::Shutdown::Write))
     }
 
     /// Receives one datagram and its source.
@@ -159,8 +219,15 @@ impl Source {
         buf: &mut [u8],
         flags: libc::c_int,
     ) -> Poll<io::Result<(usize, SockAddr)>> {
-        self.registration
-            .poll_read_io(cx, || sys::recv_from(self.fd(), buf, flags))
+        self.registration.poll_read_with(
+            cx,
+            buf,
+            |buf| sys::recv_from(self.fd(), buf, flags),
+            |c, cx, buf| {
+                c.poll_recv_from(cx, buf, flags & libc::MSG_PEEK != 0)
+                    .map_ok(|(n, addr)| (n, SockAddr::from_raw(addr)))
+            },
+        )
     }
 
     /// Receives one datagram on a connected socket.
@@ -170,25 +237,35 @@ impl Source {
         buf: &mut [u8],
         flags: libc::c_int,
     ) -> Poll<io::Result<usize>> {
-        self.registration
-            .poll_read_io(cx, || sys::recv(self.fd(), buf, flags))
+        self.registration.poll_read_with(
+            cx,
+            buf,
+            |buf| sys::recv(self.fd(), buf, flags),
+            |c, cx, buf| {
+                c.poll_recv_from(cx, buf, flags & libc::MSG_PEEK != 0)
+                    .map_ok(|(n, _)| n)
+            },
+        )
     }
 
-    /// Sends one datagram to `addr`.
+    /// Sends one datagram to `addr`, or to the connected peer when `addr` is `None`. On
+    /// io_uring the datagram is in flight between polls: `op` keeps it.
     pub(crate) fn poll_send_to(
         &self,
         cx: &mut Context<'_>,
         buf: &[u8],
-        addr: &SockAddr,
+        addr: Option<&SockAddr>,
+        op: &mut Option<reactor::Operation>,
     ) -> Poll<io::Result<usize>> {
-        self.registration
-            .poll_write_io(cx, || sys::send_to(self.fd(), buf, addr))
-    }
-
-    /// Sends one datagram on a connected socket.
-    pub(crate) fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.registration
-            .poll_write_io(cx, || sys::send(self.fd(), buf))
+        self.registration.poll_write_with(
+            cx,
+            op,
+            |_| match addr {
+                Some(addr) => sys::send_to(self.fd(), buf, addr),
+                None => sys::send(self.fd(), buf),
+            },
+            |c, cx, op| c.poll_send_to(cx, buf, addr.map(SockAddr::as_raw).as_ref(), op),
+        )
     }
 
     /// Accepts one connection, retrying `ECONNABORTED` (and, inside `poll_read_io`,
@@ -200,10 +277,17 @@ impl Source {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(OwnedFd, SockAddr)>> {
         loop {
-            match ready!(
-                self.registration
-                    .poll_read_io(cx, || sys::accept(self.fd()))
-            ) {
+            match ready!(self.registration.poll_read_with(
+                cx,
+                (),
+                |_| sys::accept(self.fd()),
+                // A multishot accept cannot report peers: ask the new socket.
+                |c, cx, _| {
+                    c.poll_accept(cx)
+                        .map(|r| r.and_then(|fd| Ok((sys::peer_addr(fd.as_fd())?, fd))))
+                        .map_ok(|(addr, fd)| (fd, addr))
+                }
+            )) {
                 Err(e) if is_retriable_accept_error(&e) => continue,
                 result => return Poll::Ready(result),
             }
@@ -216,6 +300,33 @@ impl Source {
         match sys::take_error(self.fd()) {
             Ok(None) => Poll::Ready(Ok(())),
             Ok(Some(e)) | Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Connects `fd` to `addr` from scratch: a non-blocking `connect` that completes
+    /// when writable on the readiness backends, `IORING_OP_CONNECT` on io_uring.
+    pub(crate) async fn connect(fd: OwnedFd, addr: &SockAddr) -> io::Result<Source> {
+        if Handle::try_current()?.backend() == BackendKind::Uring {
+            let source = Source::new(fd)?;
+            let raw = addr.as_raw();
+            std::future::poll_fn(|cx| match source.registration.completion() {
+                Some(c) => c.poll_connect(cx, &raw),
+                // The runtime was dropped meanwhile: this says so.
+                None => source.registration.poll_write_ready(cx).map_ok(drop),
+            })
+            .await?;
+            return Ok(source);
+        }
+        // Registered only once the connect started: an unconnected socket reports a
+        // hang-up, which would stick.
+        match sys::connect(fd.as_fd(), addr) {
+            Ok(()) => Source::new(fd),
+            Err(e) if is_in_progress(&e) => {
+                let source = Source::new(fd)?;
+                std::future::poll_fn(|cx| source.poll_connected(cx)).await?;
+                Ok(source)
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -72,6 +72,19 @@ impl SockAddr {
         c_int::from(self.storage.ss_family)
     }
 
+    /// An address the reactor's completion I/O returned (`recvmsg`).
+    pub(crate) fn from_raw((storage, len): reactor::RawSocketAddr) -> SockAddr {
+        SockAddr {
+            storage,
+            len: len.min(mem::size_of::<sockaddr_storage>() as socklen_t),
+        }
+    }
+
+    /// The address for the reactor's completion I/O (`connect`, `sendmsg`).
+    pub(crate) fn as_raw(&self) -> reactor::RawSocketAddr {
+        (self.storage, self.len)
+    }
+
     /// The IP address, or an `InvalidInput` error for another family.
     pub(crate) fn to_inet(&self) -> io::Result<SocketAddr> {
         match self.family() {

@@ -72,7 +72,8 @@ impl UdpSocket {
                 ));
             }
         };
-        poll_fn(|cx| self.source.poll_send_to(cx, buf, &addr)).await
+        let mut op = None;
+        poll_fn(|cx| self.source.poll_send_to(cx, buf, Some(&addr), &mut op)).await
     }
 
     /// Receives one datagram and its source. Bytes past `buf.len()` are discarded.
@@ -89,7 +90,8 @@ impl UdpSocket {
 
     /// Sends one datagram to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.source.poll_send(cx, buf)).await
+        let mut op = None;
+        poll_fn(|cx| self.source.poll_send_to(cx, buf, None, &mut op)).await
     }
 
     /// Receives one datagram from the connected peer.

@@ -1,7 +1,7 @@
 //! The reactor: evloop's event base.
 //!
 //! A [`Reactor`] wraps the OS readiness API (epoll, kqueue or poll, chosen at run time;
-//! see [`BackendKind`]). Each fd is registered once, edge-triggered, for read and write
+//! see [`BackendKind`]), or io_uring, where sockets move bytes by [`completion`] instead. Each fd is registered once, edge-triggered, for read and write
 //! together, and gets a slot holding its [`Readiness`] and one waker per direction.
 //! [`Reactor::turn`] waits until an event, a [`Notifier`] wakeup or a deadline, sets the
 //! readiness bits and wakes the waiting tasks: libevent's `event_base_loop` with wakers in
@@ -23,12 +23,14 @@
 //! ```
 
 pub mod budget;
+pub mod completion;
 mod notifier;
 mod reactor;
 mod readiness;
 mod registration;
 mod sys;
 
+pub use completion::{Completion, Operation, RawSocketAddr};
 pub use notifier::Notifier;
 pub use reactor::{BACKEND_ENV, Builder, EnterGuard, Handle, INITIAL_EVENTS, MAX_EVENTS, Reactor};
 pub use readiness::Readiness;

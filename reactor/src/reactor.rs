@@ -34,6 +34,10 @@ pub(crate) struct Shared {
     capacity: Cell<usize>,
     wake: RefCell<Vec<Waker>>,
     turns: Cell<u64>,
+    /// The io_uring driver, shared with the completion registrations (which reach it
+    /// without borrowing `backend`).
+    #[cfg(evloop_uring)]
+    pub(crate) driver: Option<Rc<crate::sys::uring::Driver>>,
 }
 
 impl Shared {
@@ -49,6 +53,63 @@ impl Shared {
                 None => Ok(()),
             },
             None => Ok(()),
+        }
+    }
+
+    /// A completion registration's drop: its slot is freed and its socket retired (see
+    /// `uring.rs`): reads are cancelled, what was written still goes out.
+    #[cfg(evloop_uring)]
+    pub(crate) fn retire(&self, token: Token, socket: &Rc<crate::sys::uring_socket::Socket>) {
+        let removed = self.slab.borrow_mut().remove(token);
+        if let Some(driver) = &self.driver
+            && !driver.is_closed()
+        {
+            driver.retire(socket);
+        }
+        // The slot's wakers are dropped outside the slab's borrow, as in `deregister`.
+        drop(removed);
+    }
+
+    /// Takes a completion socket off the ring before its fd goes back to its owner
+    /// (`into_std`): cancels its reads, lets its writes finish, waiting at most
+    /// [`QUIESCE_LIMIT`] while handling every completion (and waking what they wake).
+    /// Fails if the socket still holds something its fd cannot carry (bytes received
+    /// and not read, connections accepted and not taken), or if the kernel did not let
+    /// go in time.
+    #[cfg(evloop_uring)]
+    pub(crate) fn quiesce(&self, socket: &Rc<crate::sys::uring_socket::Socket>) -> io::Result<()> {
+        let Some(driver) = self.driver.as_ref().filter(|d| !d.is_closed()) else {
+            return Ok(());
+        };
+        let mut events = Vec::new();
+        let mut wake = Vec::new();
+        let quiet = driver.quiesce(socket, QUIESCE_LIMIT, &mut events, &mut wake);
+        {
+            let slab = self.slab.borrow();
+            for ev in &events {
+                if ev.token != NOTIFY_TOKEN {
+                    slab.dispatch(ev.token, ev.readiness, &mut wake);
+                }
+            }
+        }
+        for w in wake {
+            w.wake();
+        }
+        if !quiet? {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "cannot hand the socket back: the kernel still held its operations \
+                     {QUIESCE_LIMIT:?} after they were cancelled or flushed"
+                ),
+            ));
+        }
+        match socket.undelivered() {
+            None => Ok(()),
+            Some(what) => Err(io::Error::other(format!(
+                "cannot hand the socket back: {what}, and its fd cannot carry them \
+                 (read them first)"
+            ))),
         }
     }
 
@@ -77,6 +138,10 @@ impl Shared {
     }
 }
 
+/// How long `into_std` waits for the kernel to let go of a completion socket.
+#[cfg(evloop_uring)]
+const QUIESCE_LIMIT: Duration = Duration::from_secs(1);
+
 /// The error of I/O on a registration whose reactor was dropped.
 #[cold]
 #[inline(never)]
@@ -103,7 +168,9 @@ impl Builder {
         Builder::default()
     }
 
-    /// Uses exactly this backend (no fallback); it overrides `EVLOOP_BACKEND`.
+    /// Uses exactly this backend; it overrides `EVLOOP_BACKEND`. There is no fallback,
+    /// except from [`BackendKind::Uring`] to epoll when the kernel refuses io_uring (one
+    /// line on stderr, once per process, says why).
     pub fn backend(mut self, kind: BackendKind) -> Builder {
         self.backend = Some(kind);
         self
@@ -133,7 +200,7 @@ impl Builder {
             },
         };
         let (backend, signal) = match requested {
-            Some(kind) => Backend::new(kind)?,
+            Some(kind) => open_or_fall_back(kind)?,
             None => {
                 let mut last = None;
                 let mut chosen = None;
@@ -156,6 +223,8 @@ impl Builder {
             }
         };
         let capacity = self.events_capacity.unwrap_or(INITIAL_EVENTS);
+        #[cfg(evloop_uring)]
+        let driver = backend.uring_driver().cloned();
         let shared = Shared {
             slab: RefCell::new(Slab::default()),
             edge_triggered: backend.is_edge_triggered(),
@@ -166,12 +235,30 @@ impl Builder {
             capacity: Cell::new(capacity),
             wake: RefCell::new(Vec::new()),
             turns: Cell::new(0),
+            #[cfg(evloop_uring)]
+            driver,
         };
         Ok(Reactor {
             handle: Handle {
                 shared: Rc::new(shared),
             },
         })
+    }
+}
+
+/// Opens the backend `kind`; io_uring that the kernel refuses falls back to epoll.
+fn open_or_fall_back(kind: BackendKind) -> io::Result<(Backend, crate::notifier::Signal)> {
+    match Backend::new(kind) {
+        #[cfg(evloop_uring)]
+        Err(e) if kind == BackendKind::Uring => {
+            use std::sync::atomic::{AtomicBool, Ordering};
+            static SAID: AtomicBool = AtomicBool::new(false);
+            if !SAID.swap(true, Ordering::Relaxed) {
+                eprintln!("evloop: io_uring is not available ({e}); using epoll");
+            }
+            Backend::new(BackendKind::Epoll)
+        }
+        r => r,
     }
 }
 
@@ -251,12 +338,17 @@ impl Reactor {
         self.handle.shared.turns.get()
     }
 
-    /// Whether the epoll backend waits with `epoll_pwait2` (nanosecond timeouts).
-    /// `None` until the first timed wait has probed the kernel, and on other backends.
+    /// Whether the backend waits with nanosecond timeouts: `epoll_pwait2` for epoll
+    /// (`None` until the first timed wait has probed the kernel), always for io_uring
+    /// (the enter call's own timeout); `None` on other backends.
     pub fn has_precise_timeouts(&self) -> Option<bool> {
         #[cfg(evloop_epoll)]
         if self.backend() == BackendKind::Epoll {
             return crate::sys::epoll::has_pwait2();
+        }
+        #[cfg(evloop_uring)]
+        if self.backend() == BackendKind::Uring {
+            return Some(true);
         }
         None
     }
@@ -328,6 +420,11 @@ impl Reactor {
         }
 
         let mut wake = shared.wake.borrow_mut();
+        // io_uring's completions wake their tasks directly, not through readiness.
+        #[cfg(evloop_uring)]
+        if let Some(driver) = &shared.driver {
+            driver.take_wakers(&mut wake);
+        }
         let mut dispatched = 0;
         {
             let slab = shared.slab.borrow();
@@ -440,6 +537,35 @@ impl Handle {
                 Err(e)
             }
         }
+    }
+
+    /// Registers a socket for I/O by completion where the backend moves bytes that way
+    /// (io_uring): its reads, writes, accepts and connects then go through
+    /// [`Registration::completion`] (or [`Registration::poll_read_with`] and
+    /// [`Registration::poll_write_with`]), and its readiness carries
+    /// [`Readiness::COMPLETION`](crate::Readiness::COMPLETION). On the readiness backends
+    /// this is [`register`](Handle::register).
+    ///
+    /// The fd must be an open, non-blocking socket that the caller keeps open while the
+    /// registration lives; operations on anything else fail when they complete. After
+    /// the [`Reactor`] was dropped, an error of kind `Other` that says so.
+    pub fn register_socket(&self, fd: RawFd) -> io::Result<Registration> {
+        #[cfg(evloop_uring)]
+        if self.shared.driver.is_some() {
+            if fd < 0 {
+                return Err(crate::sys::invalid_fd(fd));
+            }
+            if self.is_shut_down() {
+                return Err(shut_down_error());
+            }
+            let (token, slot) = self.shared.slab.borrow_mut().insert();
+            slot.set_completion();
+            let socket = Rc::new(crate::sys::uring_socket::Socket::new(fd, slot.clone()));
+            let mut registration = Registration::new(self.shared.clone(), slot, token, fd);
+            registration.socket = Some(socket);
+            return Ok(registration);
+        }
+        self.register(fd)
     }
 
     /// Whether the [`Reactor`] of this handle was dropped.

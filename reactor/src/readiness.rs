@@ -29,11 +29,20 @@ impl Readiness {
     /// of each registration the reactor still had, and stays; I/O on such a
     /// registration fails (see [`Registration`](crate::Registration)).
     pub const SHUTDOWN: Readiness = Readiness(1 << 5);
+    /// The registration moves its bytes by completion (a socket registered with
+    /// [`Handle::register_socket`](crate::Handle::register_socket) on the io_uring
+    /// backend): no readiness bit is ever set on it, and its I/O goes through
+    /// [`Completion`](crate::Completion). The reactor's drop replaces it with
+    /// `SHUTDOWN`, as every other bit.
+    pub const COMPLETION: Readiness = Readiness(1 << 6);
 
     /// Every bit that makes a reader proceed.
     pub const READ_INTEREST: Readiness = Readiness(1 | (1 << 2) | (1 << 4));
     /// Every bit that makes a writer proceed.
     pub const WRITE_INTEREST: Readiness = Readiness((1 << 1) | (1 << 3) | (1 << 4));
+    /// `SHUTDOWN` or `COMPLETION`: the registration does not wait for readiness. Checked
+    /// once, on the way to `Pending`, so that the ready path pays nothing for either.
+    pub(crate) const SPECIAL: Readiness = Readiness((1 << 5) | (1 << 6));
 
     /// True when no bit is set.
     pub const fn is_empty(self) -> bool {
@@ -80,6 +89,11 @@ impl Readiness {
         self.intersects(Readiness::SHUTDOWN)
     }
 
+    /// True when `COMPLETION` is set: the registration moves bytes by completion.
+    pub const fn is_completion(self) -> bool {
+        self.intersects(Readiness::COMPLETION)
+    }
+
     /// The raw bits.
     pub const fn bits(self) -> u8 {
         self.0
@@ -115,13 +129,14 @@ impl Not for Readiness {
 
 impl fmt::Debug for Readiness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(Readiness, &str); 6] = [
+        const NAMES: [(Readiness, &str); 7] = [
             (Readiness::READABLE, "READABLE"),
             (Readiness::WRITABLE, "WRITABLE"),
             (Readiness::READ_CLOSED, "READ_CLOSED"),
             (Readiness::WRITE_CLOSED, "WRITE_CLOSED"),
             (Readiness::ERROR, "ERROR"),
             (Readiness::SHUTDOWN, "SHUTDOWN"),
+            (Readiness::COMPLETION, "COMPLETION"),
         ];
         let mut first = true;
         for (bit, name) in NAMES {

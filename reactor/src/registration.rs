@@ -50,7 +50,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::Readiness;
 use crate::budget;
-use crate::reactor::{Shared, shut_down_error};
+use crate::reactor::Shared;
 use crate::sys::Interest;
 
 /// The identity of a registration inside its reactor.
@@ -92,6 +92,40 @@ impl Slot {
         let some = w.is_some();
         cell.set(w);
         some
+    }
+
+    /// Stores the task's waker for `dir`, replacing any other (a waker that would wake
+    /// the same task is kept). Out of the cell while it is compared, cloned or dropped
+    /// (module docs).
+    #[inline]
+    pub(crate) fn store_waker(&self, dir: Direction, cx: &mut Context<'_>) {
+        let stored = match dir {
+            Direction::Read => &self.reader,
+            Direction::Write => &self.writer,
+        };
+        let old = stored.take();
+        match old {
+            Some(w) if w.will_wake(cx.waker()) => stored.set(Some(w)),
+            old => {
+                stored.set(Some(cx.waker().clone()));
+                drop(old);
+            }
+        }
+    }
+
+    /// Takes the waker stored for `dir`, for the caller to wake outside every borrow.
+    #[cfg_attr(not(evloop_uring), allow(dead_code))]
+    pub(crate) fn take_waker(&self, dir: Direction) -> Option<Waker> {
+        match dir {
+            Direction::Read => self.reader.take(),
+            Direction::Write => self.writer.take(),
+        }
+    }
+
+    /// Marks the slot as moving bytes by completion (see `Readiness::COMPLETION`).
+    #[cfg_attr(not(evloop_uring), allow(dead_code))]
+    pub(crate) fn set_completion(&self) {
+        self.readiness.set(Readiness::COMPLETION);
     }
 }
 
@@ -161,7 +195,9 @@ impl Slab {
 
     /// Applies one event: ORs its bits in and moves the wakers it satisfies to `wake`.
     /// Events for a stale token are dropped. Returns whether the token was live.
-    #[inline]
+    // Always inlined into the turn's dispatch loop, the hot caller; `into_std`'s drain on
+    // io_uring is the other one.
+    #[inline(always)]
     pub(crate) fn dispatch(&self, token: u64, readiness: Readiness, wake: &mut Vec<Waker>) -> bool {
         let Some(slot) = self.get(Token::from_u64(token)) else {
             return false;
@@ -192,9 +228,12 @@ impl Slab {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Direction {
+/// A direction of I/O: which waker, which interest bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Reading (and accepting).
     Read,
+    /// Writing (and connecting).
     Write,
 }
 
@@ -247,12 +286,15 @@ impl Direction {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Registration {
-    shared: Rc<Shared>,
+    pub(crate) shared: Rc<Shared>,
     /// This registration's slot, also in the slab; it stays this registration's until
     /// its drop or `deregister` frees it.
-    slot: Rc<Slot>,
+    pub(crate) slot: Rc<Slot>,
     token: Token,
     fd: RawFd,
+    /// The completion state of a socket registered with `register_socket` on io_uring.
+    #[cfg(evloop_uring)]
+    pub(crate) socket: Option<Rc<crate::sys::uring_socket::Socket>>,
 }
 
 impl Registration {
@@ -262,6 +304,8 @@ impl Registration {
             slot,
             token,
             fd,
+            #[cfg(evloop_uring)]
+            socket: None,
         }
     }
 
@@ -304,24 +348,13 @@ impl Registration {
         if readiness.intersects(dir.interest()) {
             return Poll::Ready(Ok(readiness));
         }
-        // Only on the way to `Pending`: the reactor's drop left `SHUTDOWN` alone, so no
-        // direction is ready and every call comes here.
-        if readiness.is_shutdown() {
-            return Poll::Ready(Err(shut_down_error()));
+        // Only on the way to `Pending`: the reactor's drop left `SHUTDOWN` alone, and a
+        // completion registration never has a readiness bit, so every call of either
+        // comes here.
+        if readiness.intersects(Readiness::SPECIAL) {
+            return self.poll_special_ready(dir, cx);
         }
-        let stored = match dir {
-            Direction::Read => &slot.reader,
-            Direction::Write => &slot.writer,
-        };
-        // Out of the cell while it is compared, cloned or dropped (module docs).
-        let old = stored.take();
-        match old {
-            Some(w) if w.will_wake(cx.waker()) => stored.set(Some(w)),
-            old => {
-                stored.set(Some(cx.waker().clone()));
-                drop(old);
-            }
-        }
+        slot.store_waker(dir, cx);
         Poll::Pending
     }
 
@@ -384,27 +417,41 @@ impl Registration {
     // Inlined into each I/O wrapper: the direction and the operation are then known at
     // compile time, and the hottest path in the crate pays no call frame of its own.
     #[inline(always)]
-    fn poll_io<R>(
+    pub(crate) fn poll_io_with<D, R>(
         &self,
         dir: Direction,
         cx: &mut Context<'_>,
-        mut op: impl FnMut() -> io::Result<R>,
+        mut data: D,
+        mut op: impl FnMut(&mut D) -> io::Result<R>,
+        complete: impl FnOnce(crate::Completion<'_>, &mut Context<'_>, D) -> Poll<io::Result<R>>,
     ) -> Poll<io::Result<R>> {
-        loop {
-            // Readiness first: a task that must wait for I/O stores its waker and spends
-            // nothing; only an operation that will run spends a unit of the budget.
-            match self.poll_ready(dir, cx) {
-                Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+        // Readiness first: a task that must wait for I/O stores its waker and spends
+        // nothing; only an operation that will run spends a unit of the budget.
+        let slot = &*self.slot;
+        debug_assert!(slot.occupied.get() && slot.generation.get() == self.token.generation);
+        let readiness = slot.readiness.get();
+        if !readiness.intersects(dir.interest()) {
+            // A dead reactor's registration, or one that moves bytes by completion: only
+            // this first check can see either (neither gains a readiness bit later).
+            if readiness.intersects(Readiness::SPECIAL) {
+                return self.poll_special_io(cx, data, complete);
             }
+            slot.store_waker(dir, cx);
+            return Poll::Pending;
+        }
+        loop {
             if budget::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
-            match op() {
+            match op(&mut data) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.clear_readiness(dir.clearable());
                     budget::refund();
+                    // The closed bits are sticky: a read-closed fd is still read-ready.
+                    if !slot.readiness.get().intersects(dir.interest()) {
+                        slot.store_waker(dir, cx);
+                        return Poll::Pending;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),
@@ -426,31 +473,51 @@ impl Registration {
     pub fn poll_read_io<R>(
         &self,
         cx: &mut Context<'_>,
-        op: impl FnMut() -> io::Result<R>,
+        mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        self.poll_io(Direction::Read, cx, op)
+        self.poll_io_with(Direction::Read, cx, (), |_| op(), not_readiness)
     }
 
     /// The write-side twin of [`poll_read_io`](Registration::poll_read_io).
     pub fn poll_write_io<R>(
         &self,
         cx: &mut Context<'_>,
-        op: impl FnMut() -> io::Result<R>,
+        mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        self.poll_io(Direction::Write, cx, op)
+        self.poll_io_with(Direction::Write, cx, (), |_| op(), not_readiness)
     }
 
     /// Deregisters now and reports what the backend said. An fd that the backend no
     /// longer knows (for example one closed before this call) is `NotFound`. After the
     /// reactor was dropped there is nothing to undo, and this succeeds.
     pub fn deregister(self) -> io::Result<()> {
+        #[cfg(evloop_uring)]
+        if let Some(socket) = &self.socket {
+            // The fd goes back to its owner with no operation in flight, or not at all;
+            // either way `drop` then retires the socket.
+            return self.shared.quiesce(socket);
+        }
         // The slot is freed here, so the deregistration in `drop` finds nothing to do.
         self.shared.deregister(self.token, self.fd)
     }
 }
 
+/// The completion closure of the plain `poll_*_io`: they serve readiness registrations.
+fn not_readiness<R>(_: crate::Completion<'_>, _: &mut Context<'_>, _: ()) -> Poll<io::Result<R>> {
+    Poll::Ready(Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this socket moves bytes by completion (io_uring): use `poll_read_with` or \
+         `poll_write_with`, not `poll_read_io` or `poll_write_io`",
+    )))
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
+        #[cfg(evloop_uring)]
+        if let Some(socket) = self.socket.take() {
+            self.shared.retire(self.token, &socket);
+            return;
+        }
         // A failure here (the fd was closed first) leaves nothing to undo: the slot is
         // freed either way.
         let _ = self.shared.deregister(self.token, self.fd);

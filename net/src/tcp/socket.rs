@@ -1,12 +1,11 @@
 //! `TcpSocket`: a TCP socket before it listens or connects, to set options first.
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use crate::source::{Source, is_in_progress};
+use crate::source::Source;
 use crate::sys::{self, SockAddr};
 use crate::tcp::{TcpListener, TcpStream};
 
@@ -113,17 +112,11 @@ impl TcpSocket {
     }
 
     /// Connects to `addr` without blocking the loop: the connect starts, the socket is
-    /// registered, and the call waits until it is writable, then reads `SO_ERROR`.
+    /// registered, and the call waits until it is writable, then reads `SO_ERROR` (on
+    /// io_uring: one `IORING_OP_CONNECT`).
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
-        match sys::connect(self.fd.as_fd(), &SockAddr::from_inet(addr)) {
-            Ok(()) => TcpStream::from_fd(self.fd),
-            Err(e) if is_in_progress(&e) => {
-                let source = Source::new(self.fd)?;
-                poll_fn(|cx| source.poll_connected(cx)).await?;
-                Ok(TcpStream::from_source(source))
-            }
-            Err(e) => Err(e),
-        }
+        let source = Source::connect(self.fd, &SockAddr::from_inet(addr)).await?;
+        Ok(TcpStream::from_source(source))
     }
 }
 

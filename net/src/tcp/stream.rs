@@ -110,13 +110,10 @@ impl TcpStream {
     }
 
     /// Shuts down the read side, the write side (the peer reads end of stream) or both.
+    /// On io_uring the write side goes down after the bytes written before, so the peer
+    /// reads them all first.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        let how = match how {
-            Shutdown::Read => libc::SHUT_RD,
-            Shutdown::Write => libc::SHUT_WR,
-            Shutdown::Both => libc::SHUT_RDWR,
-        };
-        sys::shutdown(self.as_fd(), how)
+        self.source.shutdown(how)
     }
 
     /// Sets `TCP_NODELAY`: send small segments at once instead of batching them.

@@ -74,7 +74,8 @@ impl UnixDatagram {
     /// Sends one datagram to the socket at `path`.
     pub async fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let addr = SockAddr::from_unix_path(path.as_ref())?;
-        poll_fn(|cx| self.source.poll_send_to(cx, buf, &addr)).await
+        let mut op = None;
+        poll_fn(|cx| self.source.poll_send_to(cx, buf, Some(&addr), &mut op)).await
     }
 
     /// Receives one datagram and its source.
@@ -85,7 +86,8 @@ impl UnixDatagram {
 
     /// Sends one datagram to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.source.poll_send(cx, buf)).await
+        let mut op = None;
+        poll_fn(|cx| self.source.poll_send_to(cx, buf, None, &mut op)).await
     }
 
     /// Receives one datagram from the connected peer.

@@ -1,14 +1,13 @@
 //! `UnixStream`: a connected Unix stream socket.
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use crate::io::{AsSource, impl_async_read, impl_async_write, impl_stream_methods};
-use crate::source::{Source, is_in_progress};
+use crate::source::Source;
 use crate::sys::{self, SockAddr};
 use crate::unix::SocketAddr;
 
@@ -50,17 +49,8 @@ impl UnixStream {
                 format!("could not connect to {}: {e}", path.display()),
             )
         };
-        match sys::connect(fd.as_fd(), &addr) {
-            Ok(()) => UnixStream::from_fd(fd),
-            Err(e) if is_in_progress(&e) => {
-                let source = Source::new(fd)?;
-                poll_fn(|cx| source.poll_connected(cx))
-                    .await
-                    .map_err(named)?;
-                Ok(UnixStream { source })
-            }
-            Err(e) => Err(named(e)),
-        }
+        let source = Source::connect(fd, &addr).await.map_err(named)?;
+        Ok(UnixStream { source })
     }
 
     /// A connected pair of streams.
@@ -78,14 +68,10 @@ impl UnixStream {
     impl_stream_methods!(read);
     impl_stream_methods!(write);
 
-    /// Shuts down the read side, the write side or both.
+    /// Shuts down the read side, the write side or both. On io_uring the write side
+    /// goes down after the bytes written before, so the peer reads them all first.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        let how = match how {
-            Shutdown::Read => libc::SHUT_RD,
-            Shutdown::Write => libc::SHUT_WR,
-            Shutdown::Both => libc::SHUT_RDWR,
-        };
-        sys::shutdown(self.as_fd(), how)
+        self.source.shutdown(how)
     }
 
     /// The local address.

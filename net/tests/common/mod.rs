@@ -36,8 +36,21 @@ pub fn fill(seed: u8, at: usize, buf: &mut [u8]) {
     }
 }
 
-/// Generates one `#[test]` per backend (epoll and poll) for each listed function taking a
-/// `BackendKind`.
+/// Whether the kernel refuses io_uring here (the runtime then falls back to epoll); says
+/// so on stderr, so that a skipped uring test is visible in the output.
+pub fn uring_refused() -> bool {
+    let refused = reactor::Reactor::builder()
+        .backend(BackendKind::Uring)
+        .build()
+        .map_or(true, |r| r.backend() != BackendKind::Uring);
+    if refused {
+        eprintln!("skipped: the kernel refuses io_uring (the runtime fell back to epoll)");
+    }
+    refused
+}
+
+/// Generates one `#[test]` per backend (epoll, poll, and io_uring where the kernel
+/// allows it) for each listed function taking a `BackendKind`.
 #[macro_export]
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
@@ -46,6 +59,13 @@ macro_rules! per_backend {
         }
         mod poll {
             $( #[test] fn $name() { super::$name(reactor::BackendKind::Poll) } )*
+        }
+        mod uring {
+            $( #[test] fn $name() {
+                if !$crate::common::uring_refused() {
+                    super::$name(reactor::BackendKind::Uring)
+                }
+            } )*
         }
     };
 }

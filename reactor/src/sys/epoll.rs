@@ -188,7 +188,8 @@ impl Epoll {
     }
 }
 
-fn readiness(bits: u32) -> Readiness {
+/// Normalises epoll (and `poll`, whose bits agree on Linux) event bits.
+pub(crate) fn readiness(bits: u32) -> Readiness {
     let bits = bits as libc::c_int;
     let mut r = Readiness::EMPTY;
     if bits & (libc::EPOLLIN | libc::EPOLLPRI) != 0 {

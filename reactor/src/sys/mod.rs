@@ -23,6 +23,14 @@
 //!   `timeout == None` is infinite; a longer one is capped at [`MAX_WAIT`]. EINTR is
 //!   returned as `ErrorKind::Interrupted`; the facade treats it as zero events.
 //!
+//! The io_uring backend (`uring.rs`) keeps this contract for the fds registered for
+//! readiness (multishot polls) and adds one thing: its `wait` also handles the
+//! completions of the sockets registered with `register_socket`, and keeps the wakers
+//! they concern for the facade to take after the wait (with a `NOTIFY_TOKEN` event when
+//! no readiness event came, so that the facade knows the wait did not time out). The
+//! events buffer's capacity is a hint there: one wait hands over every completion that
+//! arrived.
+//!
 //! [`Backend::is_edge_triggered`] (true but for poll) tells the facade whether readiness
 //! may be cleared after a short read or write; [`Backend::kind`] names the backend.
 //!
@@ -42,6 +50,14 @@ pub(crate) mod epoll;
 #[cfg(evloop_kqueue)]
 pub(crate) mod kqueue;
 mod poll;
+#[cfg(evloop_uring)]
+pub(crate) mod uring;
+#[cfg(evloop_uring)]
+mod uring_bufs;
+#[cfg(evloop_uring)]
+mod uring_ops;
+#[cfg(evloop_uring)]
+pub(crate) mod uring_socket;
 
 /// The token the notifier's events carry. Slab tokens never reach it: their index is
 /// below `u32::MAX`.
@@ -65,10 +81,12 @@ pub(crate) struct Interest {
     pub(crate) write: bool,
 }
 
-/// Which OS readiness API a reactor uses.
+/// Which OS I/O API a reactor uses.
 ///
 /// Chosen at run time, best first ([`BackendKind::available`]): epoll on Linux and
 /// Android, kqueue on macOS, iOS and the BSDs, and poll everywhere as the fallback.
+/// io_uring (Linux) is chosen by name only; when the kernel refuses it, the reactor
+/// falls back to epoll and says so on stderr, once per process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BackendKind {
     /// Linux `epoll`, edge-triggered, with `epoll_pwait2` nanosecond timeouts where the
@@ -81,12 +99,24 @@ pub enum BackendKind {
     /// POSIX `poll` (`ppoll` on Linux for nanosecond timeouts), level-triggered, with a
     /// self-pipe notifier. Available on every unix.
     Poll,
+    /// Linux io_uring (kernel 6.1 or later): sockets registered with
+    /// [`Handle::register_socket`](crate::Handle::register_socket) move bytes by
+    /// completion (multishot receives into provided buffers, sends of a per-socket
+    /// buffer, multishot accept), other fds get multishot polls, and each turn submits
+    /// everything and waits in one `io_uring_enter`. Falls back to epoll when the kernel
+    /// refuses it (`ENOSYS`, `EPERM` under seccomp or `kernel.io_uring_disabled`, an old
+    /// kernel).
+    Uring,
 }
 
 impl BackendKind {
     /// The backends this build supports, best first.
     pub fn available() -> &'static [BackendKind] {
-        #[cfg(evloop_epoll)]
+        #[cfg(evloop_uring)]
+        {
+            &[BackendKind::Epoll, BackendKind::Uring, BackendKind::Poll]
+        }
+        #[cfg(all(evloop_epoll, not(evloop_uring)))]
         {
             &[BackendKind::Epoll, BackendKind::Poll]
         }
@@ -100,12 +130,14 @@ impl BackendKind {
         }
     }
 
-    /// The lower-case name used by `EVLOOP_BACKEND`: `epoll`, `kqueue` or `poll`.
+    /// The lower-case name used by `EVLOOP_BACKEND`: `epoll`, `kqueue`, `poll` or
+    /// `uring`.
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Epoll => "epoll",
             BackendKind::Kqueue => "kqueue",
             BackendKind::Poll => "poll",
+            BackendKind::Uring => "uring",
         }
     }
 
@@ -118,6 +150,7 @@ impl BackendKind {
             "epoll" => Some(BackendKind::Epoll),
             "kqueue" => Some(BackendKind::Kqueue),
             "poll" => Some(BackendKind::Poll),
+            "uring" | "io_uring" => Some(BackendKind::Uring),
             _ => None,
         };
         let list = Self::available_names();
@@ -158,6 +191,8 @@ pub(crate) enum Backend {
     #[cfg(evloop_kqueue)]
     Kqueue(kqueue::Kqueue),
     Poll(poll::Poll),
+    #[cfg(evloop_uring)]
+    Uring(uring::Uring),
 }
 
 macro_rules! dispatch {
@@ -168,6 +203,8 @@ macro_rules! dispatch {
             #[cfg(evloop_kqueue)]
             Backend::Kqueue($b) => $e,
             Backend::Poll($b) => $e,
+            #[cfg(evloop_uring)]
+            Backend::Uring($b) => $e,
         }
     };
 }
@@ -181,6 +218,8 @@ impl Backend {
             #[cfg(evloop_kqueue)]
             BackendKind::Kqueue => kqueue::Kqueue::new().map(|(b, s)| (Backend::Kqueue(b), s)),
             BackendKind::Poll => poll::Poll::new().map(|(b, s)| (Backend::Poll(b), s)),
+            #[cfg(evloop_uring)]
+            BackendKind::Uring => uring::Uring::new().map(|(b, s)| (Backend::Uring(b), s)),
             #[allow(unreachable_patterns)]
             other => Err(BackendKind::from_name(other.name()).unwrap_err()),
         }
@@ -193,6 +232,17 @@ impl Backend {
             #[cfg(evloop_kqueue)]
             Backend::Kqueue(_) => BackendKind::Kqueue,
             Backend::Poll(_) => BackendKind::Poll,
+            #[cfg(evloop_uring)]
+            Backend::Uring(_) => BackendKind::Uring,
+        }
+    }
+
+    /// The io_uring driver, if this is that backend.
+    #[cfg(evloop_uring)]
+    pub(crate) fn uring_driver(&self) -> Option<&std::rc::Rc<uring::Driver>> {
+        match self {
+            Backend::Uring(u) => Some(&u.driver),
+            _ => None,
         }
     }
 
@@ -221,6 +271,8 @@ impl Backend {
             #[cfg(evloop_kqueue)]
             Backend::Kqueue(b) => b.wait(events, capacity, timeout),
             Backend::Poll(b) => b.wait(events, timeout, interests),
+            #[cfg(evloop_uring)]
+            Backend::Uring(b) => b.driver.wait(events, timeout),
         }
     }
 }

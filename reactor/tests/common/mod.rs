@@ -65,8 +65,21 @@ pub fn turn_until(reactor: &Reactor, limit: Duration, mut done: impl FnMut() -> 
     true
 }
 
-/// Generates one `#[test]` per backend (epoll, poll, and the default choice) for each
-/// listed function taking `Option<BackendKind>`.
+/// Whether the kernel refuses io_uring here (the reactor then falls back to epoll); says
+/// so on stderr, so that a skipped uring test is visible in the output.
+pub fn uring_refused() -> bool {
+    let refused = Reactor::builder()
+        .backend(BackendKind::Uring)
+        .build()
+        .map_or(true, |r| r.backend() != BackendKind::Uring);
+    if refused {
+        eprintln!("skipped: the kernel refuses io_uring (the reactor fell back to epoll)");
+    }
+    refused
+}
+
+/// Generates one `#[test]` per backend (epoll, poll, io_uring where the kernel allows it,
+/// and the default choice) for each listed function taking `Option<BackendKind>`.
 #[macro_export]
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
@@ -75,6 +88,13 @@ macro_rules! per_backend {
         }
         mod poll {
             $( #[test] fn $name() { super::$name(Some(reactor::BackendKind::Poll)) } )*
+        }
+        mod uring {
+            $( #[test] fn $name() {
+                if !$crate::common::uring_refused() {
+                    super::$name(Some(reactor::BackendKind::Uring))
+                }
+            } )*
         }
         mod default_backend {
             $( #[test] fn $name() { super::$name(None) } )*

@@ -1,0 +1,610 @@
+//! The io_uring backend (Linux): bytes move by completion, and every submission of a
+//! loop turn goes out in the one `io_uring_enter` that also waits.
+//!
+//! The ring is set up with `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN`
+//! (kernel 6.1): only the loop's thread submits, and the kernel runs completions only
+//! inside that thread's `io_uring_enter`, so nothing happens behind the loop's back.
+//! Sockets registered with `register_socket` use multishot receives into a provided
+//! buffer ring ([`BufRing`]), sends of a per-socket buffer, multishot accept, connect,
+//! `recvmsg` and `sendmsg` (see `uring_socket.rs`). Fds registered for readiness (a
+//! signal self-pipe, the user's own) get a multishot poll, edge-triggered as epoll's
+//! `EPOLLET`. The notifier's eventfd is read by the ring. A turn's timeout is the enter
+//! call's own (`IORING_ENTER_EXT_ARG`, nanoseconds).
+//!
+//! # Who owns the memory an operation uses (the protocol)
+//!
+//! The kernel may read or write an operation's memory from its submission until its
+//! last completion (the one without `IORING_CQE_F_MORE`). So:
+//!
+//! 1. Every operation's `user_data` holds a strong `Rc` reference to the state that owns
+//!    its memory: the `Socket` (its send buffer, its connect address, its datagram
+//!    buffer), a `DgramSend`, or a `PollEntry` (see `uring_ops.rs`). That reference is
+//!    taken back at the last completion and nowhere else. Dropping a socket drops the
+//!    registration's reference only: the state lives on while the kernel holds one.
+//! 2. Receive buffers belong to the [`BufRing`], owned by the [`Driver`], which lives
+//!    until the last registration and the reactor are gone; who may touch a buffer is
+//!    the table in `uring_bufs.rs`. A receive that completes for a retired socket hands
+//!    its buffer straight back.
+//! 3. While an operation is in flight, user space does not write what it reads, nor
+//!    read or write what it writes: a send's `flight` buffer is frozen while
+//!    `in_kernel`, a datagram buffer is reachable only through `UnsafeCell`s and read
+//!    after its completion.
+//! 4. No submission that names a socket's fd waits in the submission queue while user
+//!    code runs: polls record what they want, and [`Driver::flush`] builds the
+//!    submissions right before the enter. So an owner may close its fd between turns.
+//!    Cancellations name `user_data`, not fds.
+//! 5. Dropping the reactor drains the ring ([`Driver::shut_down`]): what the sockets
+//!    staged is submitted, everything else in flight is cancelled, and the completions
+//!    are awaited, up to [`DRAIN_LIMIT`]. If some never arrive, the memory they may
+//!    still touch is leaked on purpose (the states their references keep alive, and
+//!    the buffer ring), never freed under the kernel.
+//!
+//! valgrind does not understand the ring's shared memory, so memcheck covers the other
+//! backends; here debug builds check the buffer hand-overs (`uring_bufs.rs`) and every
+//! operation count, and the tests move data through every path and compare it.
+
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::HashMap;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use io_uring::{EnterFlags, IoUring, cqueue, opcode, squeue, types};
+
+use super::uring_bufs::{BufRing, GROUP};
+use super::uring_ops::{Kind, borrow, reclaim, submit, target};
+use super::uring_socket::{DgramSend, Socket};
+use super::{Event, NOTIFY_TOKEN, cvt};
+use crate::Readiness;
+use crate::notifier::Signal;
+
+/// Submission queue entries.
+const SQ_ENTRIES: u32 = 1024;
+/// Completion queue entries (overflow beyond them is kept by the kernel, `FEAT_NODROP`).
+const CQ_ENTRIES: u32 = 8192;
+/// Provided buffers, and their size.
+const BUFFERS: u16 = 1024;
+const BUFFER_SIZE: u32 = 4096;
+/// How long dropping the reactor waits for the kernel to finish with its memory.
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// A readiness registration: its fd and token, and whether it was deregistered.
+#[repr(align(16))]
+pub(crate) struct PollEntry {
+    fd: RawFd,
+    token: u64,
+    removed: Cell<bool>,
+}
+
+/// The ring and everything its operations use; shared by the backend, the reactor's
+/// `Shared` and the completion registrations.
+pub(crate) struct Driver {
+    /// `None` once the reactor was dropped (the ring is then closed).
+    ring: RefCell<Option<IoUring>>,
+    /// Invariant: registered with the ring as group [`GROUP`] while the ring is open.
+    bufs: ManuallyDrop<BufRing>,
+    /// Sockets with work for the next flush.
+    queued: RefCell<Vec<Rc<Socket>>>,
+    /// Spare storage for `queued`, so that a flush allocates nothing.
+    spare: RefCell<Vec<Rc<Socket>>>,
+    /// Receives stopped by `ENOBUFS`, and how many buffers had been recycled then.
+    starved: RefCell<Vec<Rc<Socket>>>,
+    starved_at: Cell<u64>,
+    /// The readiness registrations, by fd.
+    polls: RefCell<HashMap<RawFd, Rc<PollEntry>>>,
+    /// The notifier's eventfd (blocking: the ring's read waits on it) and the 8 bytes its
+    /// read writes, owned here while the read is in flight.
+    eventfd: OwnedFd,
+    notify_buf: ManuallyDrop<Box<UnsafeCell<u64>>>,
+    /// Submissions not yet completed for good (their last completion pending).
+    in_flight: Cell<u64>,
+    /// Set by `shut_down`: no more re-arming.
+    closing: Cell<bool>,
+    /// Set when a drain gave up: the memory above is never freed.
+    leaked: Cell<bool>,
+    cqes: RefCell<Vec<(u64, i32, u32)>>,
+    /// The wakers of completed I/O, for the facade to wake after the turn's wait.
+    woken: RefCell<Vec<Waker>>,
+}
+
+/// Why the kernel refused io_uring, for the one line printed on fallback.
+fn refused(what: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+impl Driver {
+    /// Sets up the ring, the buffer ring and the notifier's read.
+    pub(crate) fn new() -> io::Result<(Rc<Driver>, Signal)> {
+        let ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_submit_all()
+            .setup_cqsize(CQ_ENTRIES)
+            .build(SQ_ENTRIES)
+            .map_err(|e| refused("io_uring_setup (SINGLE_ISSUER | DEFER_TASKRUN)", e))?;
+        let params = ring.params();
+        if !params.is_feature_ext_arg() || !params.is_feature_nodrop() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring lacks EXT_ARG or NODROP (kernel older than 5.11)",
+            ));
+        }
+        let bufs = BufRing::new(BUFFERS, BUFFER_SIZE)?;
+        let (addr, count) = bufs.ring_addr();
+        // SAFETY: the ring of `count` entries at `addr` is mapped by `bufs`, which the
+        // driver keeps until the ring is closed (or leaks, field invariant).
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(addr, count, GROUP, 0)
+        }
+        .map_err(|e| refused("registering the provided buffer ring (kernel < 5.19?)", e))?;
+        // SAFETY: eventfd takes an initial value and flags; on success the fd is ours.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(cvt(libc::eventfd(0, libc::EFD_CLOEXEC))?) };
+        let signal = Signal::eventfd(eventfd.try_clone()?);
+        let driver = Rc::new(Driver {
+            ring: RefCell::new(Some(ring)),
+            bufs: ManuallyDrop::new(bufs),
+            queued: RefCell::new(Vec::new()),
+            spare: RefCell::new(Vec::new()),
+            starved: RefCell::new(Vec::new()),
+            starved_at: Cell::new(0),
+            polls: RefCell::new(HashMap::new()),
+            eventfd,
+            notify_buf: ManuallyDrop::new(Box::new(UnsafeCell::new(0))),
+            in_flight: Cell::new(0),
+            closing: Cell::new(false),
+            leaked: Cell::new(false),
+            cqes: RefCell::new(Vec::new()),
+            woken: RefCell::new(Vec::new()),
+        });
+        driver.bufs.publish();
+        driver.arm_notify()?;
+        Ok((driver, signal))
+    }
+
+    pub(crate) fn bufs(&self) -> &BufRing {
+        &self.bufs
+    }
+
+    /// Whether the reactor was dropped (the ring is closed).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.ring.borrow().is_none()
+    }
+
+    /// Queues one submission; if the queue is full, submits what it holds first.
+    ///
+    /// # Safety
+    ///
+    /// Whatever `sqe` points to (buffers, addresses, headers) stays valid, and is not
+    /// written by user space if the kernel reads it nor touched at all if the kernel
+    /// writes it, until the operation's last completion (module docs).
+    pub(crate) unsafe fn push(&self, sqe: squeue::Entry) -> io::Result<()> {
+        let mut guard = self.ring.borrow_mut();
+        let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
+        loop {
+            // SAFETY: forwarded from the caller.
+            if unsafe { ring.submission().push(&sqe) }.is_ok() {
+                break;
+            }
+            // Full: what it holds was built by a flush or names no fd, so it may go now.
+            ring.submit()?;
+        }
+        self.in_flight.set(self.in_flight.get() + 1);
+        Ok(())
+    }
+
+    /// Cancels the operation whose `user_data` is `target`. Names no fd, so it may be
+    /// queued at any time. If the ring is gone, there is nothing left to cancel.
+    pub(crate) fn cancel(&self, target: u64) {
+        let sqe = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(Kind::Cancel.bare());
+        // SAFETY: a cancellation points to no memory.
+        let _ = unsafe { self.push(sqe) };
+    }
+
+    /// Adds a socket to the next flush.
+    pub(crate) fn queue(&self, socket: Rc<Socket>) {
+        self.queued.borrow_mut().push(socket);
+    }
+
+    /// Parks a receive stopped by `ENOBUFS` until a buffer is recycled.
+    pub(crate) fn starve(&self, socket: Rc<Socket>) {
+        let mut starved = self.starved.borrow_mut();
+        if starved.is_empty() {
+            self.starved_at.set(self.bufs.recycled());
+        }
+        starved.push(socket);
+    }
+
+    fn arm_notify(&self) -> io::Result<()> {
+        let sqe = opcode::Read::new(
+            types::Fd(self.eventfd.as_raw_fd()),
+            self.notify_buf.get().cast(),
+            8,
+        )
+        .build()
+        .user_data(Kind::Notify.bare());
+        // SAFETY: the 8-byte buffer is owned by the driver and freed only after the
+        // drain (or leaked with it); the eventfd is the driver's too.
+        unsafe { self.push(sqe) }
+    }
+
+    // ---- readiness registrations --------------------------------------------------
+
+    pub(crate) fn register(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        if !super::fd_is_open(fd) {
+            return Err(super::invalid_fd(fd));
+        }
+        let mut polls = self.polls.borrow_mut();
+        if polls.contains_key(&fd) {
+            return Err(super::already_registered(fd));
+        }
+        let entry = Rc::new(PollEntry {
+            fd,
+            token,
+            removed: Cell::new(false),
+        });
+        self.arm_poll(&entry)?;
+        polls.insert(fd, entry);
+        Ok(())
+    }
+
+    fn arm_poll(&self, entry: &Rc<PollEntry>) -> io::Result<()> {
+        let events = libc::POLLIN | libc::POLLOUT | libc::POLLRDHUP | libc::POLLPRI;
+        let sqe = opcode::PollAdd::new(types::Fd(entry.fd), events as u32)
+            .multi(true)
+            .build()
+            .user_data(submit(entry, Kind::Poll));
+        // SAFETY: a poll points to no memory; its entry is kept alive by the reference
+        // in `user_data`. (An fd closed before the submission makes it fail or, reused,
+        // poll another file until the removal queued behind it: it moves no data.)
+        unsafe { self.push(sqe) }
+    }
+
+    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        let entry = self
+            .polls
+            .borrow_mut()
+            .remove(&fd)
+            .ok_or_else(|| super::not_registered(fd))?;
+        entry.removed.set(true);
+        let sqe = opcode::PollRemove::new(target(&entry, Kind::Poll))
+            .build()
+            .user_data(Kind::Cancel.bare());
+        // SAFETY: a removal points to no memory.
+        unsafe { self.push(sqe) }?;
+        if !super::fd_is_open(fd) {
+            // epoll's answer for an fd closed before its deregistration.
+            return Err(super::not_registered(fd));
+        }
+        Ok(())
+    }
+
+    // ---- the turn -----------------------------------------------------------------
+
+    /// Submits what the turn queued and waits (up to `timeout`; `None`: until something
+    /// completes), then handles every completion: readiness events go to `events`,
+    /// wakers of completed I/O wait in the driver for [`take_wakers`](Driver::take_wakers).
+    /// When only wakers resulted, one event with `NOTIFY_TOKEN` says that the wait did not
+    /// merely time out.
+    pub(crate) fn wait(
+        &self,
+        events: &mut Vec<Event>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        self.flush()?;
+        self.enter(timeout)?;
+        let mut woken = self.woken.borrow_mut();
+        let before = woken.len();
+        self.reap(events, &mut woken);
+        if events.is_empty() && woken.len() > before {
+            events.push(Event {
+                token: NOTIFY_TOKEN,
+                readiness: Readiness::EMPTY,
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves the wakers of the completions handled since the last call to `wake`.
+    pub(crate) fn take_wakers(&self, wake: &mut Vec<Waker>) {
+        wake.append(&mut self.woken.borrow_mut());
+    }
+
+    /// Builds the submissions the polls asked for (module docs, rule 4), re-arms starved
+    /// receives once buffers came back, and publishes recycled buffers.
+    fn flush(&self) -> io::Result<()> {
+        let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
+        std::mem::swap(&mut batch, &mut *self.queued.borrow_mut());
+        let mut result = Ok(());
+        for socket in batch.drain(..) {
+            if let Err(e) = socket.flush(self) {
+                result = Err(e);
+            }
+        }
+        *self.spare.borrow_mut() = batch;
+        if self.bufs.recycled() != self.starved_at.get() && !self.closing.get() {
+            let starved = std::mem::take(&mut *self.starved.borrow_mut());
+            for socket in starved {
+                socket.unstarve(self)?;
+            }
+        }
+        self.bufs.publish();
+        result
+    }
+
+    /// One `io_uring_enter`: submit everything queued, run the deferred completions and
+    /// wait for at least one if `timeout` is not zero.
+    fn enter(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let mut guard = self.ring.borrow_mut();
+        let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
+        let pending = ring.submission().len() as u32;
+        let submitter = ring.submitter();
+        let getevents = EnterFlags::GETEVENTS.bits();
+        let r = match timeout {
+            // SAFETY: no argument is passed.
+            Some(d) if d.is_zero() => unsafe {
+                submitter.enter::<libc::sigset_t>(pending, 0, getevents, None)
+            },
+            // SAFETY: as above.
+            None => unsafe { submitter.enter::<libc::sigset_t>(pending, 1, getevents, None) },
+            Some(d) => {
+                let ts = types::Timespec::from(d.min(super::MAX_WAIT));
+                let args = types::SubmitArgs::new().timespec(&ts);
+                let flags = (EnterFlags::GETEVENTS | EnterFlags::EXT_ARG).bits();
+                // SAFETY: `args` is the `io_uring_getevents_arg` that EXT_ARG announces,
+                // and it and the timespec it points to live across the call.
+                unsafe { submitter.enter(pending, 1, flags, Some(&args)) }
+            }
+        };
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => match e.raw_os_error() {
+                // The timeout passed; or the completion queue is full: reap first.
+                Some(libc::ETIME | libc::EBUSY | libc::EAGAIN) => Ok(()),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Handles every completion in the queue.
+    fn reap(&self, events: &mut Vec<Event>, wake: &mut Vec<Waker>) {
+        let mut cqes = self.cqes.borrow_mut();
+        {
+            let mut guard = self.ring.borrow_mut();
+            let Some(ring) = guard.as_mut() else { return };
+            for cqe in ring.completion() {
+                cqes.push((cqe.user_data(), cqe.result(), cqe.flags()));
+            }
+        }
+        for (user_data, res, flags) in cqes.drain(..) {
+            self.complete(user_data, res, flags, events, wake);
+        }
+    }
+
+    fn complete(
+        &self,
+        user_data: u64,
+        res: i32,
+        flags: u32,
+        events: &mut Vec<Event>,
+        wake: &mut Vec<Waker>,
+    ) {
+        let more = cqueue::more(flags);
+        if !more {
+            self.in_flight.set(self.in_flight.get() - 1);
+        }
+        let Some(kind) = Kind::of(user_data) else {
+            debug_assert!(
+                false,
+                "a completion this backend never submitted: {user_data:#x}"
+            );
+            return;
+        };
+        match kind {
+            Kind::Notify => {
+                events.push(Event {
+                    token: NOTIFY_TOKEN,
+                    readiness: Readiness::READABLE,
+                });
+                if !self.closing.get() {
+                    // A failure leaves the wakeup to the notifier's flag: the next wait
+                    // does not block while it is set.
+                    let _ = self.arm_notify();
+                }
+            }
+            Kind::Cancel => {}
+            Kind::Poll => self.on_poll(user_data, res, more, events),
+            Kind::DgramSend => {
+                // SAFETY: a datagram send completes once; this is its last completion.
+                let sent: Rc<DgramSend> = unsafe { reclaim(user_data) };
+                wake.extend(sent.complete(res));
+            }
+            _ => {
+                // SAFETY: every other kind was submitted by `submit` with a `Socket`, and
+                // is reclaimed below only at its last completion.
+                let socket = ManuallyDrop::new(unsafe { reclaim::<Socket>(user_data) });
+                match kind {
+                    Kind::Recv => socket.on_recv(self, res, flags, more, wake),
+                    Kind::Send => socket.on_send(self, res, wake),
+                    Kind::Accept => socket.on_accept(self, res, more, wake),
+                    Kind::Connect => socket.on_connect(res, wake),
+                    Kind::DgramRecv => socket.on_dgram_recv(res, wake),
+                    _ => socket.on_shutdown(),
+                }
+                if !more {
+                    drop(ManuallyDrop::into_inner(socket));
+                }
+            }
+        }
+    }
+
+    fn on_poll(&self, user_data: u64, res: i32, more: bool, events: &mut Vec<Event>) {
+        // SAFETY: a poll's `user_data` holds a `PollEntry` reference until its last
+        // completion, which is this one only if `!more` (then reclaimed below).
+        let entry: &PollEntry = unsafe { borrow(user_data) };
+        if !entry.removed.get() {
+            let readiness = if res >= 0 {
+                super::epoll::readiness(res as u32)
+            } else {
+                Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR
+            };
+            events.push(Event {
+                token: entry.token,
+                readiness,
+            });
+        }
+        if !more {
+            // SAFETY: the last completion of this poll: its reference is given back once.
+            let entry: Rc<PollEntry> = unsafe { reclaim(user_data) };
+            if !entry.removed.get() && res >= 0 && !self.closing.get() {
+                // The kernel ended the multishot poll (its completion queue overflowed,
+                // say): poll again. A failure shows as the fd's error readiness.
+                if self.arm_poll(&entry).is_err() {
+                    events.push(Event {
+                        token: entry.token,
+                        readiness: Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR,
+                    });
+                }
+            }
+        }
+    }
+
+    // ---- off the ring ------------------------------------------------------------
+
+    /// A socket's owner drops it (module docs, rule 1).
+    pub(crate) fn retire(&self, socket: &Rc<Socket>) {
+        socket.retire(self);
+    }
+
+    /// Waits, up to `limit`, for `socket` to have nothing in flight, handling every
+    /// completion meanwhile (what they wake goes to `wake`, their readiness events to
+    /// `events`). Returns whether it got there.
+    pub(crate) fn quiesce(
+        &self,
+        socket: &Rc<Socket>,
+        limit: Duration,
+        events: &mut Vec<Event>,
+        wake: &mut Vec<Waker>,
+    ) -> io::Result<bool> {
+        socket.begin_quiesce(self);
+        let end = Instant::now() + limit;
+        loop {
+            if socket.is_quiet() {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Ok(false);
+            }
+            self.flush()?;
+            match self.enter(Some((end - now).min(Duration::from_millis(10)))) {
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+                _ => {}
+            }
+            self.reap(events, wake);
+        }
+    }
+
+    /// The reactor is dropped (module docs, rule 5). Returns the wakers of operations
+    /// that completed meanwhile, for the caller to wake.
+    pub(crate) fn shut_down(&self) -> Vec<Waker> {
+        let mut events = Vec::new();
+        let mut wake = Vec::new();
+        // What the sockets staged goes to the kernel, which takes what fits at once.
+        let _ = self.flush();
+        let _ = self.enter(Some(Duration::ZERO));
+        self.reap(&mut events, &mut wake);
+        self.closing.set(true);
+        self.starved.borrow_mut().clear();
+        self.queued.borrow_mut().clear();
+        if self.in_flight.get() > 0 {
+            let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+                .build()
+                .user_data(Kind::Cancel.bare());
+            // SAFETY: a cancellation points to no memory.
+            let _ = unsafe { self.push(sqe) };
+        }
+        let end = Instant::now() + DRAIN_LIMIT;
+        while self.in_flight.get() > 0 {
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            let _ = self.enter(Some((end - now).min(Duration::from_millis(100))));
+            self.reap(&mut events, &mut wake);
+        }
+        if self.in_flight.get() > 0 {
+            eprintln!(
+                "evloop: {} io_uring operations did not complete within {DRAIN_LIMIT:?} of \
+                 the reactor's drop; their memory is leaked rather than freed under the kernel",
+                self.in_flight.get()
+            );
+            self.leaked.set(true);
+        } else if let Some(ring) = self.ring.borrow().as_ref() {
+            let _ = ring.submitter().unregister_buf_ring(GROUP);
+        }
+        self.polls.borrow_mut().clear();
+        // Closing the ring: the kernel cancels what is left and lets go of our memory.
+        drop(self.ring.borrow_mut().take());
+        wake
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if self.leaked.get() {
+            return;
+        }
+        // Closing the ring first, if `shut_down` never ran (the backend failed to build).
+        drop(self.ring.get_mut().take());
+        // SAFETY: dropped once, here; the ring is closed and was drained (else `leaked`
+        // is set), so the kernel no longer touches the buffers or the notifier's buffer.
+        unsafe {
+            ManuallyDrop::drop(&mut self.bufs);
+            ManuallyDrop::drop(&mut self.notify_buf);
+        }
+    }
+}
+
+/// The backend: the driver, drained when the reactor drops it.
+pub(crate) struct Uring {
+    pub(crate) driver: Rc<Driver>,
+}
+
+impl Uring {
+    pub(crate) fn new() -> io::Result<(Uring, Signal)> {
+        let (driver, signal) = Driver::new()?;
+        Ok((Uring { driver }, signal))
+    }
+
+    pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.driver.register(fd, token)
+    }
+
+    pub(crate) fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+        self.driver.deregister(fd)
+    }
+}
+
+impl Drop for Uring {
+    fn drop(&mut self) {
+        let wake = self.driver.shut_down();
+        for w in wake {
+            w.wake();
+        }
+    }
+}
+
+impl std::fmt::Debug for Uring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uring")
+            .field("in_flight", &self.driver.in_flight.get())
+            .field("buffers_in_kernel", &self.driver.bufs.available())
+            .finish()
+    }
+}
