@@ -3,9 +3,11 @@
 //! `-- --only NAME` for one workload, `-- --pairs N` for N A B pairs).
 //!
 //! One binary, several roles. The parent orchestrates and re-executes itself:
-//! `--serve <echo|http|hyper> --runtime <evloop|tokio|raw>` starts a server (pinned to
-//! core 0, printing `listening on 127.0.0.1:PORT`; `--serve kv --runtime <evloop|tokio>
-//! --port P` the key-value server on that port, driven by `redis-benchmark`), `--loadgen <echo|http|idle>` a load
+//! `--serve <echo|http|hyper> --runtime <evloop|tokio|raw|evloop-uring|raw-uring>` starts
+//! a server (the last two: evloop on its io_uring backend, and the raw io_uring limit;
+//! pinned to core 0, printing `listening on 127.0.0.1:PORT`; `--serve kv --runtime
+//! <evloop|tokio> --port P` the key-value server on that port, driven by
+//! `redis-benchmark`), `--loadgen <echo|http|idle>` a load
 //! generator (pinned to core 1, built on libc epoll, not on evloop) and `--micro NAME
 //! --runtime R` a task or timer workload (pinned to core 0). Every run gets fresh
 //! processes; within each pair the runtimes run one after the other.
@@ -31,6 +33,9 @@ mod micro;
 mod profile;
 #[path = "compare/raw.rs"]
 mod raw;
+#[cfg(target_os = "linux")]
+#[path = "compare/raw_uring.rs"]
+mod raw_uring;
 #[path = "compare/report.rs"]
 mod report;
 #[path = "compare/serve.rs"]
@@ -109,9 +114,12 @@ fn serve_mode(args: &Args, service: &str) -> Result<(), String> {
     };
     let runtime = args.value("--runtime").unwrap_or("evloop");
     let r = match (runtime, service) {
-        ("evloop", s) => evloop_side::serve(s),
+        ("evloop", s) => evloop_side::serve(s, None),
+        ("evloop-uring", s) => evloop_side::serve(s, Some(runtime::BackendKind::Uring)),
         ("tokio", s) => serve::tokio(s),
         ("raw", Service::Echo(_)) => serve::raw(),
+        #[cfg(target_os = "linux")]
+        ("raw-uring", Service::Echo(_)) => serve::raw_uring(),
         (rt, s) => return Err(format!("no {rt} server for {s:?}")),
     };
     r.map_err(|e| format!("{runtime} server: {e}"))

@@ -31,9 +31,24 @@ impl Sleeper for EvloopSleeper {
 /// How long the accept loop pauses after an error (out of descriptors, ...).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 
-/// Runs `service` on evloop until the process is killed.
-pub fn serve(service: Service) -> io::Result<()> {
-    let rt = runtime::Runtime::new()?;
+/// Runs `service` on evloop (on `backend`, else the default one) until the process is
+/// killed. A uring server that fell back to epoll says so and fails: its figures would
+/// be epoll's.
+pub fn serve(service: Service, backend: Option<runtime::BackendKind>) -> io::Result<()> {
+    let mut builder = runtime::Builder::new();
+    if let Some(kind) = backend {
+        builder = builder.backend(kind);
+    }
+    let rt = builder.build()?;
+    if let Some(kind) = backend
+        && rt.backend_name() != kind.name()
+    {
+        return Err(io::Error::other(format!(
+            "the {} backend is not available here (running on {})",
+            kind.name(),
+            rt.backend_name()
+        )));
+    }
     let (config, stats) = http_state();
     rt.block_on(async move {
         let listener = net::TcpListener::bind("127.0.0.1:0").await?;

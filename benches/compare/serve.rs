@@ -125,3 +125,11 @@ pub fn raw() -> io::Result<()> {
     announce(listener.local_addr()?);
     crate::raw::serve(listener)
 }
+
+/// Runs the raw io_uring echo server until the process is killed.
+#[cfg(target_os = "linux")]
+pub fn raw_uring() -> io::Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    announce(listener.local_addr()?);
+    crate::raw_uring::serve(listener)
+}

@@ -33,7 +33,11 @@ use crate::registration::{Direction, Registration};
 #[cfg(evloop_uring)]
 use crate::sys::uring::Driver;
 #[cfg(evloop_uring)]
-use crate::sys::uring_socket::{DgramSend, Dst, Socket};
+use crate::sys::uring_dgram::DgramSend;
+#[cfg(evloop_uring)]
+use crate::sys::uring_socket::Socket;
+#[cfg(evloop_uring)]
+use crate::sys::uring_stream::Dst;
 #[cfg(evloop_uring)]
 use std::rc::Rc;
 
@@ -44,8 +48,6 @@ pub struct Completion<'a> {
     driver: &'a Driver,
     #[cfg(evloop_uring)]
     socket: &'a Rc<Socket>,
-    #[cfg(evloop_uring)]
-    registration: &'a Registration,
     #[cfg(not(evloop_uring))]
     never: Never,
     #[cfg(not(evloop_uring))]
@@ -79,84 +81,102 @@ impl fmt::Debug for Completion<'_> {
     }
 }
 
+/// The io_uring backend's counters ([`Reactor::uring_stats`](crate::Reactor::uring_stats)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UringStats {
+    /// Operations submitted whose last completion has not arrived.
+    pub in_flight: u64,
+    /// The provided buffers the ring has.
+    pub buffers: u16,
+    /// How many of them the kernel can fill now (the others hold bytes not read yet).
+    pub buffers_in_kernel: u32,
+    /// How many times a receive stopped because every buffer was taken (`ENOBUFS`); it
+    /// goes on once one is read.
+    pub starved_receives: u64,
+}
+
 /// A socket address in the kernel's layout, and its length.
 pub type RawSocketAddr = (libc::sockaddr_storage, libc::socklen_t);
 
 #[cfg(evloop_uring)]
 impl Completion<'_> {
+    // Each method is a thin forward to the socket's state: inlined, so that the socket
+    // type's call reaches it directly.
+
     /// Reads into `buf`: `Ok(0)` at the end of the stream (or for an empty `buf`).
+    #[inline]
     pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let slot = &self.registration.slot;
         self.socket
-            .poll_recv(self.driver, slot, cx, Dst::Init(buf), false)
+            .poll_recv(self.driver, cx, Dst::Init(buf), false)
     }
 
     /// Reads into possibly uninitialised memory; the first `n` bytes returned are
     /// initialised.
+    #[inline]
     pub fn poll_recv_uninit(
         &self,
         cx: &mut Context<'_>,
         buf: &mut [MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
-        let slot = &self.registration.slot;
         self.socket
-            .poll_recv(self.driver, slot, cx, Dst::Uninit(buf), false)
+            .poll_recv(self.driver, cx, Dst::Uninit(buf), false)
     }
 
     /// Copies the next bytes without consuming them.
+    #[inline]
     pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let slot = &self.registration.slot;
-        self.socket
-            .poll_recv(self.driver, slot, cx, Dst::Init(buf), true)
+        self.socket.poll_recv(self.driver, cx, Dst::Init(buf), true)
     }
 
     /// Copies as much of `bufs` as the socket's send bound allows into its send buffer,
     /// to go out at the next turn; `Pending` while the bound is reached.
+    #[inline]
     pub fn poll_send(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        let slot = &self.registration.slot;
-        self.socket.poll_send(self.driver, slot, cx, bufs)
+        self.socket.poll_send(self.driver, cx, bufs)
     }
 
     /// Waits until the kernel took every byte written.
+    #[inline]
     pub fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.socket.poll_flush(&self.registration.slot, cx)
+        self.socket.poll_flush(cx)
     }
 
     /// Shuts down a direction. The write side waits for the bytes still to send, so
     /// the peer reads all of them before the end of the stream.
+    #[inline]
     pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         self.socket.shutdown(how)
     }
 
     /// Takes one accepted connection (non-blocking and close-on-exec). Errors such as
     /// `EMFILE` are returned once each; the next call accepts again.
+    #[inline]
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
-        let slot = &self.registration.slot;
-        self.socket.poll_accept(self.driver, slot, cx)
+        self.socket.poll_accept(self.driver, cx)
     }
 
     /// Connects to `addr` (`IORING_OP_CONNECT`).
+    #[inline]
     pub fn poll_connect(&self, cx: &mut Context<'_>, addr: &RawSocketAddr) -> Poll<io::Result<()>> {
-        let slot = &self.registration.slot;
-        self.socket
-            .poll_connect(self.driver, slot, cx, &addr.0, addr.1)
+        self.socket.poll_connect(self.driver, cx, &addr.0, addr.1)
     }
 
     /// Receives (or peeks at) one datagram: its length (cut to `buf`) and its source.
+    #[inline]
     pub fn poll_recv_from(
         &self,
         cx: &mut Context<'_>,
         buf: &mut [u8],
         peek: bool,
     ) -> Poll<io::Result<(usize, RawSocketAddr)>> {
-        let slot = &self.registration.slot;
         self.socket
-            .poll_recv_from(self.driver, slot, cx, Dst::Init(buf), peek)
+            .poll_recv_from(self.driver, cx, Dst::Init(buf), peek)
             .map_ok(|(n, addr, len)| (n, (addr, len)))
     }
 
     /// Sends one datagram to `addr` (or to the connected peer). The first call submits
     /// it and keeps it in `op`; the call that finds it complete returns its result.
+    #[inline]
     pub fn poll_send_to(
         &self,
         cx: &mut Context<'_>,
@@ -173,8 +193,7 @@ impl Completion<'_> {
     }
 
     fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<Readiness>> {
-        let slot = &self.registration.slot;
-        self.socket.poll_ready(self.driver, slot, dir, cx)
+        self.socket.poll_ready(self.driver, dir, cx)
     }
 }
 
@@ -235,6 +254,7 @@ impl Registration {
     /// The completion-based I/O of a socket registered with
     /// [`Handle::register_socket`](crate::Handle::register_socket) on io_uring; `None`
     /// for every other registration, and after the reactor was dropped.
+    #[inline]
     pub fn completion(&self) -> Option<Completion<'_>> {
         #[cfg(evloop_uring)]
         {
@@ -243,11 +263,7 @@ impl Registration {
             if self.readiness().is_shutdown() {
                 return None;
             }
-            Some(Completion {
-                driver,
-                socket,
-                registration: self,
-            })
+            Some(Completion { driver, socket })
         }
         #[cfg(not(evloop_uring))]
         None

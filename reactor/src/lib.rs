@@ -30,7 +30,7 @@ mod readiness;
 mod registration;
 mod sys;
 
-pub use completion::{Completion, Operation, RawSocketAddr};
+pub use completion::{Completion, Operation, RawSocketAddr, UringStats};
 pub use notifier::Notifier;
 pub use reactor::{BACKEND_ENV, Builder, EnterGuard, Handle, INITIAL_EVENTS, MAX_EVENTS, Reactor};
 pub use readiness::Readiness;

@@ -159,6 +159,7 @@ const SHUT_DOWN: &str = "the evloop runtime (reactor) this I/O object was regist
 pub struct Builder {
     backend: Option<BackendKind>,
     events_capacity: Option<usize>,
+    uring_buffers: Option<(u16, u32)>,
 }
 
 impl Builder {
@@ -176,10 +177,31 @@ impl Builder {
         self
     }
 
+    /// io_uring only: the provided buffers that every receive draws from, `count` (a
+    /// power of two, up to 32768) buffers of `size` bytes (1 byte to 1 MiB). The default
+    /// is 1024 buffers of 4 KiB. Fewer buffers hold less memory; when every one holds
+    /// received bytes not read yet, receives wait (nothing is lost) until one is read.
+    /// Values out of range make [`build`](Builder::build) fail with `InvalidInput`.
+    pub fn uring_buffers(mut self, count: u16, size: u32) -> Builder {
+        self.uring_buffers = Some((count, size));
+        self
+    }
+
     /// The first size of the events buffer (default [`INITIAL_EVENTS`]).
     pub fn events_capacity(mut self, n: usize) -> Builder {
         self.events_capacity = Some(n.clamp(1, MAX_EVENTS));
         self
+    }
+
+    #[cfg(evloop_uring)]
+    fn uring_buffers_or_default(&self) -> (u16, u32) {
+        use crate::sys::uring::{BUFFER_SIZE, BUFFERS};
+        self.uring_buffers.unwrap_or((BUFFERS, BUFFER_SIZE))
+    }
+
+    #[cfg(not(evloop_uring))]
+    fn uring_buffers_or_default(&self) -> (u16, u32) {
+        self.uring_buffers.unwrap_or((0, 0))
     }
 
     /// Opens the reactor.
@@ -199,13 +221,14 @@ impl Builder {
                 _ => None,
             },
         };
+        let buffers = self.uring_buffers_or_default();
         let (backend, signal) = match requested {
-            Some(kind) => open_or_fall_back(kind)?,
+            Some(kind) => open_or_fall_back(kind, buffers)?,
             None => {
                 let mut last = None;
                 let mut chosen = None;
                 for &kind in BackendKind::available() {
-                    match Backend::new(kind) {
+                    match Backend::new(kind, buffers) {
                         Ok(b) => {
                             chosen = Some(b);
                             break;
@@ -246,17 +269,21 @@ impl Builder {
     }
 }
 
-/// Opens the backend `kind`; io_uring that the kernel refuses falls back to epoll.
-fn open_or_fall_back(kind: BackendKind) -> io::Result<(Backend, crate::notifier::Signal)> {
-    match Backend::new(kind) {
+/// Opens the backend `kind`; io_uring that the kernel refuses falls back to epoll (but a
+/// bad buffer setting is the caller's error).
+fn open_or_fall_back(
+    kind: BackendKind,
+    buffers: (u16, u32),
+) -> io::Result<(Backend, crate::notifier::Signal)> {
+    match Backend::new(kind, buffers) {
         #[cfg(evloop_uring)]
-        Err(e) if kind == BackendKind::Uring => {
+        Err(e) if kind == BackendKind::Uring && e.kind() != io::ErrorKind::InvalidInput => {
             use std::sync::atomic::{AtomicBool, Ordering};
             static SAID: AtomicBool = AtomicBool::new(false);
             if !SAID.swap(true, Ordering::Relaxed) {
                 eprintln!("evloop: io_uring is not available ({e}); using epoll");
             }
-            Backend::new(BackendKind::Epoll)
+            Backend::new(BackendKind::Epoll, buffers)
         }
         r => r,
     }
@@ -336,6 +363,15 @@ impl Reactor {
     /// How many turns have run.
     pub fn turns(&self) -> u64 {
         self.handle.shared.turns.get()
+    }
+
+    /// The io_uring backend's counters; `None` on the other backends.
+    pub fn uring_stats(&self) -> Option<crate::UringStats> {
+        #[cfg(evloop_uring)]
+        if let Some(driver) = &self.handle.shared.driver {
+            return Some(driver.stats());
+        }
+        None
     }
 
     /// Whether the backend waits with nanosecond timeouts: `epoll_pwait2` for epoll

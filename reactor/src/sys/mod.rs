@@ -55,9 +55,15 @@ pub(crate) mod uring;
 #[cfg(evloop_uring)]
 mod uring_bufs;
 #[cfg(evloop_uring)]
+pub(crate) mod uring_dgram;
+#[cfg(evloop_uring)]
 mod uring_ops;
 #[cfg(evloop_uring)]
+mod uring_poll;
+#[cfg(evloop_uring)]
 pub(crate) mod uring_socket;
+#[cfg(evloop_uring)]
+pub(crate) mod uring_stream;
 
 /// The token the notifier's events carry. Slab tokens never reach it: their index is
 /// below `u32::MAX`.
@@ -210,8 +216,10 @@ macro_rules! dispatch {
 }
 
 impl Backend {
-    /// Opens the backend `kind` and the signal its notifier writes.
-    pub(crate) fn new(kind: BackendKind) -> io::Result<(Backend, Signal)> {
+    /// Opens the backend `kind` and the signal its notifier writes; `buffers` (count and
+    /// size) sizes io_uring's provided buffers.
+    #[cfg_attr(not(evloop_uring), allow(unused_variables))]
+    pub(crate) fn new(kind: BackendKind, buffers: (u16, u32)) -> io::Result<(Backend, Signal)> {
         match kind {
             #[cfg(evloop_epoll)]
             BackendKind::Epoll => epoll::Epoll::new().map(|(b, s)| (Backend::Epoll(b), s)),
@@ -219,7 +227,9 @@ impl Backend {
             BackendKind::Kqueue => kqueue::Kqueue::new().map(|(b, s)| (Backend::Kqueue(b), s)),
             BackendKind::Poll => poll::Poll::new().map(|(b, s)| (Backend::Poll(b), s)),
             #[cfg(evloop_uring)]
-            BackendKind::Uring => uring::Uring::new().map(|(b, s)| (Backend::Uring(b), s)),
+            BackendKind::Uring => {
+                uring::Uring::new(buffers.0, buffers.1).map(|(b, s)| (Backend::Uring(b), s))
+            }
             #[allow(unreachable_patterns)]
             other => Err(BackendKind::from_name(other.name()).unwrap_err()),
         }

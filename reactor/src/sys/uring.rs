@@ -32,7 +32,8 @@
 //! 4. No submission that names a socket's fd waits in the submission queue while user
 //!    code runs: polls record what they want, and [`Driver::flush`] builds the
 //!    submissions right before the enter. So an owner may close its fd between turns.
-//!    Cancellations name `user_data`, not fds.
+//!    Cancellations name `user_data`, not fds. Completions are handled in place, in the
+//!    completion queue; what they submit (cancellations, re-arms) waits for the flush.
 //! 5. Dropping the reactor drains the ring ([`Driver::shut_down`]): what the sockets
 //!    staged is submitted, everything else in flight is cancelled, and the completions
 //!    are awaited, up to [`DRAIN_LIMIT`]. If some never arrive, the memory they may
@@ -52,11 +53,13 @@ use std::rc::Rc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use io_uring::{EnterFlags, IoUring, cqueue, opcode, squeue, types};
+use io_uring::{EnterFlags, IoUring, SubmissionQueue, Submitter, cqueue, opcode, squeue, types};
 
 use super::uring_bufs::{BufRing, GROUP};
-use super::uring_ops::{Kind, borrow, reclaim, submit, target};
-use super::uring_socket::{DgramSend, Socket};
+use super::uring_dgram::DgramSend;
+use super::uring_ops::{Kind, reclaim};
+use super::uring_poll::PollEntry;
+use super::uring_socket::Socket;
 use super::{Event, NOTIFY_TOKEN, cvt};
 use crate::Readiness;
 use crate::notifier::Signal;
@@ -65,19 +68,11 @@ use crate::notifier::Signal;
 const SQ_ENTRIES: u32 = 1024;
 /// Completion queue entries (overflow beyond them is kept by the kernel, `FEAT_NODROP`).
 const CQ_ENTRIES: u32 = 8192;
-/// Provided buffers, and their size.
-const BUFFERS: u16 = 1024;
-const BUFFER_SIZE: u32 = 4096;
+/// Provided buffers, and their size, unless the builder says otherwise.
+pub(crate) const BUFFERS: u16 = 1024;
+pub(crate) const BUFFER_SIZE: u32 = 4096;
 /// How long dropping the reactor waits for the kernel to finish with its memory.
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(5);
-
-/// A readiness registration: its fd and token, and whether it was deregistered.
-#[repr(align(16))]
-pub(crate) struct PollEntry {
-    fd: RawFd,
-    token: u64,
-    removed: Cell<bool>,
-}
 
 /// The ring and everything its operations use; shared by the backend, the reactor's
 /// `Shared` and the completion registrations.
@@ -93,8 +88,17 @@ pub(crate) struct Driver {
     /// Receives stopped by `ENOBUFS`, and how many buffers had been recycled then.
     starved: RefCell<Vec<Rc<Socket>>>,
     starved_at: Cell<u64>,
+    /// How many receives `ENOBUFS` stopped, ever.
+    starvations: Cell<u64>,
+    /// Sockets that got ring buffers since the last spill (some may hold none now), and
+    /// the length past which the list is pruned.
+    holders: RefCell<Vec<Rc<Socket>>>,
+    holders_limit: Cell<usize>,
     /// The readiness registrations, by fd.
-    polls: RefCell<HashMap<RawFd, Rc<PollEntry>>>,
+    pub(super) polls: RefCell<HashMap<RawFd, Rc<PollEntry>>>,
+    /// Submissions made while completions were being handled (cancellations, re-armed
+    /// polls and notifier reads), for the next flush.
+    deferred: RefCell<Vec<squeue::Entry>>,
     /// The notifier's eventfd (blocking: the ring's read waits on it) and the 8 bytes its
     /// read writes, owned here while the read is in flight.
     eventfd: OwnedFd,
@@ -105,7 +109,6 @@ pub(crate) struct Driver {
     closing: Cell<bool>,
     /// Set when a drain gave up: the memory above is never freed.
     leaked: Cell<bool>,
-    cqes: RefCell<Vec<(u64, i32, u32)>>,
     /// The wakers of completed I/O, for the facade to wake after the turn's wait.
     woken: RefCell<Vec<Waker>>,
 }
@@ -116,8 +119,9 @@ fn refused(what: &str, e: io::Error) -> io::Error {
 }
 
 impl Driver {
-    /// Sets up the ring, the buffer ring and the notifier's read.
-    pub(crate) fn new() -> io::Result<(Rc<Driver>, Signal)> {
+    /// Sets up the ring, the buffer ring (`buffers` of `size` bytes) and the notifier's
+    /// read.
+    pub(crate) fn new(buffers: u16, size: u32) -> io::Result<(Rc<Driver>, Signal)> {
         let ring = IoUring::builder()
             .setup_single_issuer()
             .setup_defer_taskrun()
@@ -132,7 +136,7 @@ impl Driver {
                 "io_uring lacks EXT_ARG or NODROP (kernel older than 5.11)",
             ));
         }
-        let bufs = BufRing::new(BUFFERS, BUFFER_SIZE)?;
+        let bufs = BufRing::new(buffers, size)?;
         let (addr, count) = bufs.ring_addr();
         // SAFETY: the ring of `count` entries at `addr` is mapped by `bufs`, which the
         // driver keeps until the ring is closed (or leaks, field invariant).
@@ -151,17 +155,21 @@ impl Driver {
             spare: RefCell::new(Vec::new()),
             starved: RefCell::new(Vec::new()),
             starved_at: Cell::new(0),
+            starvations: Cell::new(0),
+            holders: RefCell::new(Vec::new()),
+            holders_limit: Cell::new(64),
             polls: RefCell::new(HashMap::new()),
+            deferred: RefCell::new(Vec::new()),
             eventfd,
             notify_buf: ManuallyDrop::new(Box::new(UnsafeCell::new(0))),
             in_flight: Cell::new(0),
             closing: Cell::new(false),
             leaked: Cell::new(false),
-            cqes: RefCell::new(Vec::new()),
             woken: RefCell::new(Vec::new()),
         });
         driver.bufs.publish();
-        driver.arm_notify()?;
+        // SAFETY: see `notify_read`.
+        unsafe { driver.push(&driver.notify_read()) }?;
         Ok((driver, signal))
     }
 
@@ -174,36 +182,63 @@ impl Driver {
         self.ring.borrow().is_none()
     }
 
-    /// Queues one submission; if the queue is full, submits what it holds first.
+    /// Queues one submission from outside a turn (registrations, the notifier's first
+    /// read); if the queue is full, submits what it holds first.
     ///
     /// # Safety
     ///
     /// Whatever `sqe` points to (buffers, addresses, headers) stays valid, and is not
     /// written by user space if the kernel reads it nor touched at all if the kernel
     /// writes it, until the operation's last completion (module docs).
-    pub(crate) unsafe fn push(&self, sqe: squeue::Entry) -> io::Result<()> {
+    pub(crate) unsafe fn push(&self, sqe: &squeue::Entry) -> io::Result<()> {
         let mut guard = self.ring.borrow_mut();
         let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
-        loop {
-            // SAFETY: forwarded from the caller.
-            if unsafe { ring.submission().push(&sqe) }.is_ok() {
-                break;
-            }
-            // Full: what it holds was built by a flush or names no fd, so it may go now.
-            ring.submit()?;
-        }
-        self.in_flight.set(self.in_flight.get() + 1);
+        let (submitter, sq, _) = ring.split();
+        let mut sq = Sq {
+            sq,
+            submitter,
+            pushed: 0,
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { sq.push(sqe) }?;
+        self.in_flight.set(self.in_flight.get() + sq.pushed);
         Ok(())
     }
 
-    /// Cancels the operation whose `user_data` is `target`. Names no fd, so it may be
-    /// queued at any time. If the ring is gone, there is nothing left to cancel.
+    /// Queues `sqe` for the next flush: for submissions made while completions are
+    /// handled. It must name no socket fd (module docs, rule 4).
+    pub(crate) fn defer(&self, sqe: squeue::Entry) {
+        self.deferred.borrow_mut().push(sqe);
+    }
+
+    /// Cancels the operation whose `user_data` is `target`, at the next flush. Names no
+    /// fd. If the ring is gone by then, there is nothing left to cancel.
     pub(crate) fn cancel(&self, target: u64) {
-        let sqe = opcode::AsyncCancel::new(target)
-            .build()
-            .user_data(Kind::Cancel.bare());
-        // SAFETY: a cancellation points to no memory.
-        let _ = unsafe { self.push(sqe) };
+        self.defer(
+            opcode::AsyncCancel::new(target)
+                .build()
+                .user_data(Kind::Cancel.bare()),
+        );
+    }
+
+    /// Notes a socket that holds ring buffers, for the next spill.
+    pub(crate) fn hold(&self, socket: Rc<Socket>) {
+        self.holders.borrow_mut().push(socket);
+    }
+
+    /// The counters of [`UringStats`](crate::UringStats).
+    pub(crate) fn stats(&self) -> crate::UringStats {
+        crate::UringStats {
+            in_flight: self.in_flight.get(),
+            buffers: self.bufs.count(),
+            buffers_in_kernel: self.bufs.available(),
+            starved_receives: self.starvations.get(),
+        }
+    }
+
+    /// Whether the reactor is being dropped (nothing is re-armed then).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.get()
     }
 
     /// Adds a socket to the next flush.
@@ -213,6 +248,7 @@ impl Driver {
 
     /// Parks a receive stopped by `ENOBUFS` until a buffer is recycled.
     pub(crate) fn starve(&self, socket: Rc<Socket>) {
+        self.starvations.set(self.starvations.get() + 1);
         let mut starved = self.starved.borrow_mut();
         if starved.is_empty() {
             self.starved_at.set(self.bufs.recycled());
@@ -220,68 +256,16 @@ impl Driver {
         starved.push(socket);
     }
 
-    fn arm_notify(&self) -> io::Result<()> {
-        let sqe = opcode::Read::new(
+    /// The read of the notifier's eventfd. Its 8-byte buffer is owned by the driver and
+    /// freed only after the drain (or leaked with it); the eventfd is the driver's too.
+    fn notify_read(&self) -> squeue::Entry {
+        opcode::Read::new(
             types::Fd(self.eventfd.as_raw_fd()),
             self.notify_buf.get().cast(),
             8,
         )
         .build()
-        .user_data(Kind::Notify.bare());
-        // SAFETY: the 8-byte buffer is owned by the driver and freed only after the
-        // drain (or leaked with it); the eventfd is the driver's too.
-        unsafe { self.push(sqe) }
-    }
-
-    // ---- readiness registrations --------------------------------------------------
-
-    pub(crate) fn register(&self, fd: RawFd, token: u64) -> io::Result<()> {
-        if !super::fd_is_open(fd) {
-            return Err(super::invalid_fd(fd));
-        }
-        let mut polls = self.polls.borrow_mut();
-        if polls.contains_key(&fd) {
-            return Err(super::already_registered(fd));
-        }
-        let entry = Rc::new(PollEntry {
-            fd,
-            token,
-            removed: Cell::new(false),
-        });
-        self.arm_poll(&entry)?;
-        polls.insert(fd, entry);
-        Ok(())
-    }
-
-    fn arm_poll(&self, entry: &Rc<PollEntry>) -> io::Result<()> {
-        let events = libc::POLLIN | libc::POLLOUT | libc::POLLRDHUP | libc::POLLPRI;
-        let sqe = opcode::PollAdd::new(types::Fd(entry.fd), events as u32)
-            .multi(true)
-            .build()
-            .user_data(submit(entry, Kind::Poll));
-        // SAFETY: a poll points to no memory; its entry is kept alive by the reference
-        // in `user_data`. (An fd closed before the submission makes it fail or, reused,
-        // poll another file until the removal queued behind it: it moves no data.)
-        unsafe { self.push(sqe) }
-    }
-
-    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        let entry = self
-            .polls
-            .borrow_mut()
-            .remove(&fd)
-            .ok_or_else(|| super::not_registered(fd))?;
-        entry.removed.set(true);
-        let sqe = opcode::PollRemove::new(target(&entry, Kind::Poll))
-            .build()
-            .user_data(Kind::Cancel.bare());
-        // SAFETY: a removal points to no memory.
-        unsafe { self.push(sqe) }?;
-        if !super::fd_is_open(fd) {
-            // epoll's answer for an fd closed before its deregistration.
-            return Err(super::not_registered(fd));
-        }
-        Ok(())
+        .user_data(Kind::Notify.bare())
     }
 
     // ---- the turn -----------------------------------------------------------------
@@ -316,25 +300,68 @@ impl Driver {
     }
 
     /// Builds the submissions the polls asked for (module docs, rule 4), re-arms starved
-    /// receives once buffers came back, and publishes recycled buffers.
+    /// receives once buffers came back, and publishes recycled buffers. Everything goes
+    /// into the submission queue in one pass; the kernel sees it at the enter.
     fn flush(&self) -> io::Result<()> {
+        let mut guard = self.ring.borrow_mut();
+        let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
+        let (submitter, sq, _) = ring.split();
+        let mut sq = Sq {
+            sq,
+            submitter,
+            pushed: 0,
+        };
+        let result = self.flush_into(&mut sq);
+        self.in_flight.set(self.in_flight.get() + sq.pushed);
+        self.bufs.publish();
+        result
+    }
+
+    fn flush_into(&self, sq: &mut Sq<'_>) -> io::Result<()> {
+        {
+            let mut deferred = self.deferred.borrow_mut();
+            for sqe in deferred.drain(..) {
+                // SAFETY: deferred entries name no memory but what their `user_data`
+                // keeps alive (a poll's entry) or the driver owns (the notifier's buffer).
+                unsafe { sq.push(&sqe) }?;
+            }
+        }
         let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
         std::mem::swap(&mut batch, &mut *self.queued.borrow_mut());
-        let mut result = Ok(());
-        for socket in batch.drain(..) {
-            if let Err(e) = socket.flush(self) {
-                result = Err(e);
+        while let Some(socket) = batch.pop() {
+            if let Err(e) = socket.flush(sq) {
+                // The rest waits for the next flush.
+                self.queued.borrow_mut().append(&mut batch);
+                self.queue(socket);
+                return Err(e);
             }
         }
         *self.spare.borrow_mut() = batch;
-        if self.bufs.recycled() != self.starved_at.get() && !self.closing.get() {
-            let starved = std::mem::take(&mut *self.starved.borrow_mut());
-            for socket in starved {
-                socket.unstarve(self)?;
+        if self.holders.borrow().len() > self.holders_limit.get() {
+            // Amortised: the list is pruned each time it doubles.
+            let mut holders = self.holders.borrow_mut();
+            holders.retain(|socket| socket.holds());
+            self.holders_limit.set((2 * holders.len()).max(64));
+        }
+        if !self.starved.borrow().is_empty() && !self.closing.get() {
+            // Receives wait for buffers: take them back from every socket that holds
+            // some (their bytes move to the sockets' own buffers), so that readers who
+            // do not read cannot starve those who do.
+            let holders = std::mem::take(&mut *self.holders.borrow_mut());
+            for socket in holders {
+                socket.spill(self);
             }
         }
-        self.bufs.publish();
-        result
+        if !self.starved.borrow().is_empty()
+            && self.bufs.recycled() != self.starved_at.get()
+            && !self.closing.get()
+        {
+            let starved = std::mem::take(&mut *self.starved.borrow_mut());
+            for socket in starved {
+                socket.unstarve(sq)?;
+            }
+        }
+        Ok(())
     }
 
     /// One `io_uring_enter`: submit everything queued, run the deferred completions and
@@ -371,21 +398,16 @@ impl Driver {
         }
     }
 
-    /// Handles every completion in the queue.
+    /// Handles every completion in the queue, in place (module docs, rule 4).
     fn reap(&self, events: &mut Vec<Event>, wake: &mut Vec<Waker>) {
-        let mut cqes = self.cqes.borrow_mut();
-        {
-            let mut guard = self.ring.borrow_mut();
-            let Some(ring) = guard.as_mut() else { return };
-            for cqe in ring.completion() {
-                cqes.push((cqe.user_data(), cqe.result(), cqe.flags()));
-            }
-        }
-        for (user_data, res, flags) in cqes.drain(..) {
-            self.complete(user_data, res, flags, events, wake);
+        let mut guard = self.ring.borrow_mut();
+        let Some(ring) = guard.as_mut() else { return };
+        for cqe in ring.completion() {
+            self.complete(cqe.user_data(), cqe.result(), cqe.flags(), events, wake);
         }
     }
 
+    #[inline]
     fn complete(
         &self,
         user_data: u64,
@@ -412,9 +434,7 @@ impl Driver {
                     readiness: Readiness::READABLE,
                 });
                 if !self.closing.get() {
-                    // A failure leaves the wakeup to the notifier's flag: the next wait
-                    // does not block while it is set.
-                    let _ = self.arm_notify();
+                    self.defer(self.notify_read());
                 }
             }
             Kind::Cancel => {}
@@ -434,41 +454,11 @@ impl Driver {
                     Kind::Accept => socket.on_accept(self, res, more, wake),
                     Kind::Connect => socket.on_connect(res, wake),
                     Kind::DgramRecv => socket.on_dgram_recv(res, wake),
-                    _ => socket.on_shutdown(),
+                    Kind::Shutdown => socket.on_shutdown(),
+                    Kind::Notify | Kind::Cancel | Kind::Poll | Kind::DgramSend => {}
                 }
                 if !more {
                     drop(ManuallyDrop::into_inner(socket));
-                }
-            }
-        }
-    }
-
-    fn on_poll(&self, user_data: u64, res: i32, more: bool, events: &mut Vec<Event>) {
-        // SAFETY: a poll's `user_data` holds a `PollEntry` reference until its last
-        // completion, which is this one only if `!more` (then reclaimed below).
-        let entry: &PollEntry = unsafe { borrow(user_data) };
-        if !entry.removed.get() {
-            let readiness = if res >= 0 {
-                super::epoll::readiness(res as u32)
-            } else {
-                Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR
-            };
-            events.push(Event {
-                token: entry.token,
-                readiness,
-            });
-        }
-        if !more {
-            // SAFETY: the last completion of this poll: its reference is given back once.
-            let entry: Rc<PollEntry> = unsafe { reclaim(user_data) };
-            if !entry.removed.get() && res >= 0 && !self.closing.get() {
-                // The kernel ended the multishot poll (its completion queue overflowed,
-                // say): poll again. A failure shows as the fd's error readiness.
-                if self.arm_poll(&entry).is_err() {
-                    events.push(Event {
-                        token: entry.token,
-                        readiness: Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR,
-                    });
                 }
             }
         }
@@ -521,13 +511,14 @@ impl Driver {
         self.reap(&mut events, &mut wake);
         self.closing.set(true);
         self.starved.borrow_mut().clear();
+        self.holders.borrow_mut().clear();
         self.queued.borrow_mut().clear();
         if self.in_flight.get() > 0 {
             let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
                 .build()
                 .user_data(Kind::Cancel.bare());
             // SAFETY: a cancellation points to no memory.
-            let _ = unsafe { self.push(sqe) };
+            let _ = unsafe { self.push(&sqe) };
         }
         let end = Instant::now() + DRAIN_LIMIT;
         while self.in_flight.get() > 0 {
@@ -571,14 +562,40 @@ impl Drop for Driver {
     }
 }
 
+/// The submission queue during one flush: entries go in without a syscall, unless the
+/// queue is full; then what it holds is submitted first.
+pub(crate) struct Sq<'a> {
+    sq: SubmissionQueue<'a>,
+    submitter: Submitter<'a>,
+    pushed: u64,
+}
+
+impl Sq<'_> {
+    /// Queues one submission.
+    ///
+    /// # Safety
+    ///
+    /// As [`Driver::push`].
+    pub(crate) unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+        // SAFETY: forwarded from the caller.
+        while unsafe { self.sq.push(sqe) }.is_err() {
+            self.sq.sync();
+            self.submitter.submit()?;
+            self.sq.sync();
+        }
+        self.pushed += 1;
+        Ok(())
+    }
+}
+
 /// The backend: the driver, drained when the reactor drops it.
 pub(crate) struct Uring {
     pub(crate) driver: Rc<Driver>,
 }
 
 impl Uring {
-    pub(crate) fn new() -> io::Result<(Uring, Signal)> {
-        let (driver, signal) = Driver::new()?;
+    pub(crate) fn new(buffers: u16, size: u32) -> io::Result<(Uring, Signal)> {
+        let (driver, signal) = Driver::new(buffers, size)?;
         Ok((Uring { driver }, signal))
     }
 

@@ -237,6 +237,11 @@ impl BufRing {
         }
     }
 
+    /// How many buffers the ring has.
+    pub(crate) fn count(&self) -> u16 {
+        self.count
+    }
+
     /// How many buffers the kernel can pick now.
     pub(crate) fn available(&self) -> u32 {
         self.in_kernel.get()
