@@ -80,3 +80,33 @@ mod poll {
         super::short_read_costs_no_extra_syscall(reactor::BackendKind::Poll)
     }
 }
+
+/// On io_uring a read or a write makes no syscall of its own: the bytes are copied out
+/// of (or into) the reactor's buffers, and the loop's one `io_uring_enter` per turn
+/// moves them.
+#[test]
+fn uring_reads_and_writes_make_no_syscall() {
+    let probe = reactor::Reactor::builder()
+        .backend(BackendKind::Uring)
+        .build()
+        .expect("a reactor");
+    if probe.backend() != BackendKind::Uring {
+        eprintln!("skipped: the kernel refuses io_uring");
+        return;
+    }
+    drop(probe);
+    run(BackendKind::Uring, async {
+        let (client, server) = connected_pair().await;
+        let before = total();
+        client.write_all(b"0123456789").await.unwrap();
+        let mut buf = [0; 1024];
+        assert_eq!(server.read(&mut buf).await.unwrap(), 10);
+        // Nothing left: the next read is Pending, again without a syscall.
+        let mut reader = &server;
+        let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut reader).poll_read(cx, &mut buf))).await;
+        assert!(polled.is_pending());
+        server.write_all(b"reply").await.unwrap();
+        assert_eq!(client.read(&mut buf).await.unwrap(), 5);
+        assert_eq!(total() - before, 0, "no data syscall on io_uring");
+    });
+}

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use reactor::BackendKind;
 
+mod common;
+
 const CHILD_ENV: &str = "NET_FD_EXHAUSTION_CHILD";
 const LIMIT: libc::rlim_t = 64;
 const CONNECTIONS: usize = 100;
@@ -30,6 +32,7 @@ fn child_entry() {
     };
     let kind = match backend.as_str() {
         "poll" => BackendKind::Poll,
+        "uring" => BackendKind::Uring,
         _ => BackendKind::Epoll,
     };
     let limit = libc::rlimit {
@@ -118,6 +121,7 @@ fn greeted(stream: &mut TcpStream, wait: Duration) -> bool {
 fn accept_recovers_after_fd_exhaustion(kind: BackendKind) {
     let backend = match kind {
         BackendKind::Poll => "poll",
+        BackendKind::Uring => "uring",
         _ => "epoll",
     };
     let child = Command::new(std::env::current_exe().unwrap())
@@ -220,4 +224,14 @@ fn epoll_accept_recovers_after_fd_exhaustion() {
 #[test]
 fn poll_accept_recovers_after_fd_exhaustion() {
     accept_recovers_after_fd_exhaustion(BackendKind::Poll);
+}
+
+/// On io_uring the accept is multishot: running out of descriptors ends it with
+/// `EMFILE`, the caller hears it once per call, and each call arms it again.
+#[test]
+fn uring_accept_recovers_after_fd_exhaustion() {
+    if common::uring_refused() {
+        return;
+    }
+    accept_recovers_after_fd_exhaustion(BackendKind::Uring);
 }

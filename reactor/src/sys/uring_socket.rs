@@ -82,6 +82,8 @@ pub(super) enum Connect {
 #[derive(Default)]
 pub(crate) struct State {
     pub(super) retired: bool,
+    /// Being taken off the ring (`into_std`): nothing new is submitted.
+    quiescing: bool,
     /// What the next flush submits ([`Want`] bits); non-zero while the socket is in the
     /// driver's list of sockets to flush.
     pub(super) want: u8,
@@ -153,6 +155,9 @@ impl Socket {
     /// driver's list if it is not there yet.
     #[inline]
     pub(super) fn want(self: &Rc<Self>, d: &Driver, st: &mut State, what: u8) {
+        if st.quiescing && what != Want::SEND {
+            return;
+        }
         if st.want == 0 {
             d.queue(self.clone());
         }
@@ -225,6 +230,10 @@ impl Socket {
                 return Poll::Pending;
             }
             let item = accept.queue.pop_front().expect("checked non-empty");
+            if accept.arm == Arm::Idle && accept.queue.len() <= ACCEPT_QUEUE / 2 && item.is_ok() {
+                // Stopped at the queue's bound: go on while the caller takes them.
+                self.want(d, st, Want::ACCEPT);
+            }
             return Poll::Ready(item.map_err(os_error));
         }
         if accept.arm == Arm::Idle {
@@ -247,7 +256,9 @@ impl Socket {
         let retired = st.retired;
         let accept = st.accept.get_or_insert_with(Box::default);
         let mut woke = false;
-        let mut rearm = false;
+        // Ended without an error for the caller (cancelled at the queue's bound, or by
+        // the kernel): accept again while the queue is short.
+        let mut rearm = !more && !retired && res >= -1 && accept.queue.len() <= ACCEPT_QUEUE / 2;
         if res >= 0 {
             // SAFETY: a successful accept's result is a new fd that nobody else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(res) };
@@ -261,7 +272,9 @@ impl Socket {
             }
         } else {
             match -res {
-                libc::ECANCELED => {}
+                libc::ECANCELED => {
+                    rearm = !more && !retired && accept.queue.len() <= ACCEPT_QUEUE / 2
+                }
                 // libevent's EVUTIL_ERR_ACCEPT_RETRIABLE: a connection reset while queued.
                 libc::ECONNABORTED | libc::EPROTO | libc::EINTR | libc::EAGAIN => {
                     rearm = !more && !retired;
@@ -418,7 +431,8 @@ impl Socket {
     pub(crate) fn begin_quiesce(self: &Rc<Self>, d: &Driver) {
         let mut guard = self.st.borrow_mut();
         let st = &mut *guard;
-        st.want &= !Want::RECV;
+        st.quiescing = true;
+        st.want &= Want::SEND;
         if st.recv.arm == Arm::Armed {
             d.cancel(target(self, Kind::Recv));
             st.recv.arm = Arm::Cancelling;
