@@ -38,7 +38,8 @@
 //!    staged is submitted, everything else in flight is cancelled, and the completions
 //!    are awaited, up to [`DRAIN_LIMIT`]. If some never arrive, the memory they may
 //!    still touch is leaked on purpose (the states their references keep alive, and
-//!    the buffer ring), never freed under the kernel.
+//!    the buffer ring), never freed under the kernel. In a forked child, whose queues
+//!    are the parent's, the drop submits and reaps nothing.
 //!
 //! valgrind does not understand the ring's shared memory, so memcheck covers the other
 //! backends; here debug builds check the buffer hand-overs (`uring_bufs.rs`) and every
@@ -109,6 +110,9 @@ pub(crate) struct Driver {
     closing: Cell<bool>,
     /// Set when a drain gave up: the memory above is never freed.
     leaked: Cell<bool>,
+    /// The process that set the ring up. A forked child shares the ring's queues with
+    /// it, so a child's copy of the driver must never submit or reap.
+    pid: u32,
     /// The wakers of completed I/O, for the facade to wake after the turn's wait.
     woken: RefCell<Vec<Waker>>,
 }
@@ -165,6 +169,7 @@ impl Driver {
             in_flight: Cell::new(0),
             closing: Cell::new(false),
             leaked: Cell::new(false),
+            pid: std::process::id(),
             woken: RefCell::new(Vec::new()),
         });
         driver.bufs.publish();
@@ -234,6 +239,11 @@ impl Driver {
             buffers_in_kernel: self.bufs.available(),
             starved_receives: self.starvations.get(),
         }
+    }
+
+    /// Whether this is a forked child's copy of the driver (a syscall: for rare paths).
+    pub(crate) fn is_forked_copy(&self) -> bool {
+        std::process::id() != self.pid
     }
 
     /// Whether the reactor is being dropped (nothing is re-armed then).
@@ -503,6 +513,15 @@ impl Driver {
     /// The reactor is dropped (module docs, rule 5). Returns the wakers of operations
     /// that completed meanwhile, for the caller to wake.
     pub(crate) fn shut_down(&self) -> Vec<Waker> {
+        if self.is_forked_copy() {
+            // A forked child's copy: the submission and completion queues (and the
+            // buffer ring's registration) are the parent's too. Touch nothing of them:
+            // unmapping and closing our copies is all, and the buffers stay mapped.
+            self.leaked.set(true);
+            self.closing.set(true);
+            drop(self.ring.borrow_mut().take());
+            return Vec::new();
+        }
         let mut events = Vec::new();
         let mut wake = Vec::new();
         // What the sockets staged goes to the kernel, which takes what fits at once.

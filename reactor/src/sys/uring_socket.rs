@@ -407,7 +407,7 @@ impl Socket {
             }
             Connect::Wanted(_) | Connect::Idle | Connect::Done(_) => {}
         }
-        if self.send_staged_now(st) {
+        if self.send_staged_now(d, st) {
             // SAFETY: F_DUPFD_CLOEXEC only reads the descriptor table.
             let dup = unsafe { libc::fcntl(self.fd.get(), libc::F_DUPFD_CLOEXEC, 0) };
             if dup >= 0 {

@@ -483,8 +483,9 @@ impl Socket {
 
     /// At retirement: sends at once what the socket buffer takes of the staged bytes, as
     /// a readiness backend's write would have. Returns whether bytes remain staged.
-    pub(super) fn send_staged_now(&self, st: &mut State) -> bool {
-        if st.send.error.is_some() {
+    pub(super) fn send_staged_now(&self, d: &Driver, st: &mut State) -> bool {
+        if st.send.error.is_some() || (!st.send.staged.is_empty() && d.is_forked_copy()) {
+            // (A forked child's staged bytes are the parent's to send.)
             st.send.staged.clear();
         }
         if !st.send.staged.is_empty() && !st.send.in_kernel {
