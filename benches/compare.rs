@@ -42,6 +42,8 @@ mod report;
 mod serve;
 #[path = "compare/sys.rs"]
 mod sys;
+#[path = "compare/uring_report.rs"]
+mod uring_report;
 #[path = "compare/workloads.rs"]
 mod workloads;
 

@@ -21,6 +21,8 @@ pub enum Goal {
     VsLimit(f64),
     /// evloop's median at most this, in the entry's unit.
     AtMost(f64),
+    /// A bar for evloop on io_uring (its own table, `uring_report.rs`).
+    Uring(crate::uring_report::UringGoal),
 }
 
 /// One workload, parameter set and metric, with the samples of each runtime.
@@ -45,7 +47,7 @@ pub struct Entry {
 }
 
 /// Median, min and max.
-fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
+pub(crate) fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
     if v.is_empty() {
         return None;
     }
@@ -66,7 +68,7 @@ impl Entry {
     }
 
     /// `a` over `b`, oriented so that > 1 means `a` is better.
-    fn oriented(&self, a: &str, b: &str) -> Option<f64> {
+    pub(crate) fn oriented(&self, a: &str, b: &str) -> Option<f64> {
         let (a, b) = (self.median(a)?, self.median(b)?);
         let r = if self.higher_is_better { a / b } else { b / a };
         r.is_finite().then_some(r)
@@ -91,10 +93,21 @@ impl Entry {
         }
     }
 
-    /// Each goal with whether it was met (None when a figure is missing).
+    /// Each goal but the io_uring ones with whether it was met (None when a figure is
+    /// missing).
     pub fn verdicts(&self) -> Vec<(String, Option<bool>)> {
+        self.all_verdicts(false)
+    }
+
+    /// The io_uring goals with whether each was met.
+    pub fn uring_verdicts(&self) -> Vec<(String, Option<bool>)> {
+        self.all_verdicts(true)
+    }
+
+    fn all_verdicts(&self, uring: bool) -> Vec<(String, Option<bool>)> {
         self.goals
             .iter()
+            .filter(|g| matches!(g, Goal::Uring(_)) == uring)
             .map(|g| match *g {
                 Goal::Ratio(x) => (format!("≥ {x:.2}× tokio"), self.ratio().map(|r| r >= x)),
                 Goal::VsLimit(x) => (
@@ -105,6 +118,7 @@ impl Entry {
                     format!("≤ {x} {}", self.unit),
                     self.median("evloop").map(|m| m <= x),
                 ),
+                Goal::Uring(g) => g.verdict(self),
             })
             .collect()
     }
@@ -184,7 +198,10 @@ impl Results {
             .iter()
             .map(|e| {
                 let mut per_runtime = serde_json::Map::new();
-                for rt in RUNTIMES {
+                for rt in RUNTIMES
+                    .into_iter()
+                    .chain(crate::uring_report::URING_RUNTIMES)
+                {
                     if let Some(v) = e.samples.get(rt)
                         && let Some((median, min, max)) = stats(v)
                     {
@@ -197,6 +214,7 @@ impl Results {
                 let goals: Vec<Value> = e
                     .verdicts()
                     .into_iter()
+                    .chain(e.uring_verdicts())
                     .map(|(g, met)| json!({"goal": g, "met": met}))
                     .collect();
                 json!({
@@ -208,6 +226,8 @@ impl Results {
                     "runtimes": per_runtime,
                     "ratio": e.ratio(),
                     "ratio_vs_limit": e.ratio_vs_limit(),
+                    "uring_vs_epoll": e.uring_vs_epoll(),
+                    "uring_vs_uring_limit": e.uring_vs_limit(),
                     "goals": goals,
                 })
             })
@@ -287,6 +307,7 @@ impl Results {
             "\n↑ higher is better, ↓ lower is better. Cells: median (min–max) over the runs. \
              Ratios compare medians and are oriented so that > 1 means evloop is better.\n",
         );
+        s.push_str(&self.uring_markdown());
         for p in self.profiles.iter().filter(|p| p.runtime == "evloop") {
             let _ = writeln!(
                 s,
@@ -303,7 +324,7 @@ impl Results {
 }
 
 /// A figure with about three significant digits.
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     let a = x.abs();
     if a >= 1000.0 {
         format!("{x:.0}")
@@ -361,9 +382,13 @@ pub fn plot_echo(results: &Results, path: &Path, machine: &Machine) -> io::Resul
         pts
     };
     let sizes = [(64u64, "64 B"), (4096, "4 KiB")];
+    let all_runtimes: Vec<&str> = RUNTIMES
+        .into_iter()
+        .chain(crate::uring_report::URING_RUNTIMES)
+        .collect();
     if sizes
         .iter()
-        .all(|&(s, _)| RUNTIMES.iter().all(|rt| series(s, rt).is_empty()))
+        .all(|&(s, _)| all_runtimes.iter().all(|rt| series(s, rt).is_empty()))
     {
         return Ok(false);
     }
@@ -371,6 +396,8 @@ pub fn plot_echo(results: &Results, path: &Path, machine: &Machine) -> io::Resul
         ("evloop", "#d62728"),
         ("tokio", "#1f77b4"),
         ("raw", "#555555"),
+        ("evloop-uring", "#ff7f0e"),
+        ("raw-uring", "#8c564b"),
     ];
     let (pw, ph, ml, mt, mb) = (420.0, 300.0, 70.0, 50.0, 50.0);
     let width = 2.0 * (pw + ml) + 20.0;
@@ -389,7 +416,7 @@ pub fn plot_echo(results: &Results, path: &Path, machine: &Machine) -> io::Resul
     for (panel, &(size, label)) in sizes.iter().enumerate() {
         let x0 = 10.0 + panel as f64 * (pw + ml) + ml;
         let y0 = mt;
-        let all: Vec<f64> = RUNTIMES
+        let all: Vec<f64> = all_runtimes
             .iter()
             .flat_map(|rt| series(size, rt))
             .map(|p| p.3)
@@ -433,7 +460,7 @@ pub fn plot_echo(results: &Results, path: &Path, machine: &Machine) -> io::Resul
                 .iter()
                 .map(|&(c, m, _, _)| format!("{:.1},{:.1}", px(c), py(m)))
                 .collect();
-            let dash = if rt == "raw" {
+            let dash = if rt == "raw" || rt == "raw-uring" {
                 r#" stroke-dasharray="6 4""#
             } else {
                 ""
@@ -456,7 +483,12 @@ pub fn plot_echo(results: &Results, path: &Path, machine: &Machine) -> io::Resul
                 );
             }
             let ly = y0 + 15.0 + 16.0 * k as f64;
-            let name = if rt == "raw" { "raw epoll (limit)" } else { rt };
+            let name = match rt {
+                "raw" => "raw epoll (limit)",
+                "raw-uring" => "raw io_uring (limit)",
+                "evloop-uring" => "evloop on io_uring",
+                rt => rt,
+            };
             let _ = writeln!(
                 svg,
                 r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/><text x="{}" y="{}">{name}</text>"#,
