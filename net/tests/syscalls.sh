@@ -39,7 +39,8 @@
 #   TIMEOUT      bound on each client run, in seconds (300)
 #   EXIT_WAIT    how long a server with no SERVER override may take to exit (10)
 #   VERBOSE      1 (default) prints the server's output and strace's table of each run
-#   EVLOOP_BACKEND  passed to the server (not to the client)
+#   EVLOOP_BACKEND  passed to the server (not to the client); with `uring`, the wait is
+#                `io_uring_enter`, which also submits every send of a turn
 #
 # The last lines are the summary, one per run and one for the margin:
 #
@@ -165,7 +166,7 @@ counts() {
     $NF == "total" { total = $4 }
     $NF ~ /^(recvfrom|read|readv|recvmsg)$/ { recv += $4 }
     $NF ~ /^(sendto|write|writev|sendmsg)$/ { send += $4 }
-    $NF ~ /^epoll_(p)?wait2?$|^p?poll$/ { wait += $4 }
+    $NF ~ /^epoll_(p)?wait2?$|^p?poll$|^io_uring_enter$/ { wait += $4 }
     END { printf "%d %d %d %d\n", total, recv, send, wait }' "$out/$1.strace"
 }
 
