@@ -250,6 +250,72 @@ impl Completion<'_> {
     }
 }
 
+/// How long `into_std` waits for the kernel to let go of a completion socket.
+#[cfg(evloop_uring)]
+const QUIESCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+#[cfg(evloop_uring)]
+impl crate::reactor::Shared {
+    /// A completion registration's drop: its slot is freed and its socket retired (see
+    /// `uring.rs`): reads are cancelled, what was written still goes out.
+    pub(crate) fn retire(
+        &self,
+        token: crate::Token,
+        socket: &Rc<crate::sys::uring_socket::Socket>,
+    ) {
+        let removed = self.slab.borrow_mut().remove(token);
+        if let Some(driver) = &self.driver
+            && !driver.is_closed()
+        {
+            driver.retire(socket);
+        }
+        // The slot's wakers are dropped outside the slab's borrow, as in `deregister`.
+        drop(removed);
+    }
+
+    /// Takes a completion socket off the ring before its fd goes back to its owner
+    /// (`into_std`): cancels its reads, lets its writes finish, waiting at most
+    /// [`QUIESCE_LIMIT`] while handling every completion (and waking what they wake).
+    /// Fails if the socket still holds something its fd cannot carry (bytes received
+    /// and not read, connections accepted and not taken), or if the kernel did not let
+    /// go in time.
+    pub(crate) fn quiesce(&self, socket: &Rc<crate::sys::uring_socket::Socket>) -> io::Result<()> {
+        let Some(driver) = self.driver.as_ref().filter(|d| !d.is_closed()) else {
+            return Ok(());
+        };
+        let mut events = Vec::new();
+        let mut wake = Vec::new();
+        let quiet = driver.quiesce(socket, QUIESCE_LIMIT, &mut events, &mut wake);
+        {
+            let slab = self.slab.borrow();
+            for ev in &events {
+                if ev.token != crate::sys::NOTIFY_TOKEN {
+                    slab.dispatch(ev.token, ev.readiness, &mut wake);
+                }
+            }
+        }
+        for w in wake {
+            w.wake();
+        }
+        if !quiet? {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "cannot hand the socket back: the kernel still held its operations \
+                     {QUIESCE_LIMIT:?} after they were cancelled or flushed"
+                ),
+            ));
+        }
+        match socket.undelivered() {
+            None => Ok(()),
+            Some(what) => Err(io::Error::other(format!(
+                "cannot hand the socket back: {what}, and its fd cannot carry them \
+                 (read them first)"
+            ))),
+        }
+    }
+}
+
 impl Registration {
     /// The completion-based I/O of a socket registered with
     /// [`Handle::register_socket`](crate::Handle::register_socket) on io_uring; `None`

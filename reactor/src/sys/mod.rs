@@ -57,6 +57,8 @@ mod uring_bufs;
 #[cfg(evloop_uring)]
 pub(crate) mod uring_dgram;
 #[cfg(evloop_uring)]
+mod uring_drain;
+#[cfg(evloop_uring)]
 mod uring_ops;
 #[cfg(evloop_uring)]
 mod uring_poll;

@@ -52,7 +52,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use io_uring::{EnterFlags, IoUring, SubmissionQueue, Submitter, cqueue, opcode, squeue, types};
 
@@ -79,21 +79,21 @@ pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// `Shared` and the completion registrations.
 pub(crate) struct Driver {
     /// `None` once the reactor was dropped (the ring is then closed).
-    ring: RefCell<Option<IoUring>>,
+    pub(super) ring: RefCell<Option<IoUring>>,
     /// Invariant: registered with the ring as group [`GROUP`] while the ring is open.
     bufs: ManuallyDrop<BufRing>,
     /// Sockets with work for the next flush.
-    queued: RefCell<Vec<Rc<Socket>>>,
+    pub(super) queued: RefCell<Vec<Rc<Socket>>>,
     /// Spare storage for `queued`, so that a flush allocates nothing.
     spare: RefCell<Vec<Rc<Socket>>>,
     /// Receives stopped by `ENOBUFS`, and how many buffers had been recycled then.
-    starved: RefCell<Vec<Rc<Socket>>>,
+    pub(super) starved: RefCell<Vec<Rc<Socket>>>,
     starved_at: Cell<u64>,
     /// How many receives `ENOBUFS` stopped, ever.
     starvations: Cell<u64>,
     /// Sockets that got ring buffers since the last spill (some may hold none now), and
     /// the length past which the list is pruned.
-    holders: RefCell<Vec<Rc<Socket>>>,
+    pub(super) holders: RefCell<Vec<Rc<Socket>>>,
     holders_limit: Cell<usize>,
     /// The readiness registrations, by fd.
     pub(super) polls: RefCell<HashMap<RawFd, Rc<PollEntry>>>,
@@ -105,11 +105,11 @@ pub(crate) struct Driver {
     eventfd: OwnedFd,
     notify_buf: ManuallyDrop<Box<UnsafeCell<u64>>>,
     /// Submissions not yet completed for good (their last completion pending).
-    in_flight: Cell<u64>,
+    pub(super) in_flight: Cell<u64>,
     /// Set by `shut_down`: no more re-arming.
-    closing: Cell<bool>,
+    pub(super) closing: Cell<bool>,
     /// Set when a drain gave up: the memory above is never freed.
-    leaked: Cell<bool>,
+    pub(super) leaked: Cell<bool>,
     /// The process that set the ring up. A forked child shares the ring's queues with
     /// it, so a child's copy of the driver must never submit or reap.
     pid: u32,
@@ -312,7 +312,7 @@ impl Driver {
     /// Builds the submissions the polls asked for (module docs, rule 4), re-arms starved
     /// receives once buffers came back, and publishes recycled buffers. Everything goes
     /// into the submission queue in one pass; the kernel sees it at the enter.
-    fn flush(&self) -> io::Result<()> {
+    pub(super) fn flush(&self) -> io::Result<()> {
         let mut guard = self.ring.borrow_mut();
         let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
         let (submitter, sq, _) = ring.split();
@@ -376,7 +376,7 @@ impl Driver {
 
     /// One `io_uring_enter`: submit everything queued, run the deferred completions and
     /// wait for at least one if `timeout` is not zero.
-    fn enter(&self, timeout: Option<Duration>) -> io::Result<()> {
+    pub(super) fn enter(&self, timeout: Option<Duration>) -> io::Result<()> {
         let mut guard = self.ring.borrow_mut();
         let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
         let pending = ring.submission().len() as u32;
@@ -409,7 +409,7 @@ impl Driver {
     }
 
     /// Handles every completion in the queue, in place (module docs, rule 4).
-    fn reap(&self, events: &mut Vec<Event>, wake: &mut Vec<Waker>) {
+    pub(super) fn reap(&self, events: &mut Vec<Event>, wake: &mut Vec<Waker>) {
         let mut guard = self.ring.borrow_mut();
         let Some(ring) = guard.as_mut() else { return };
         for cqe in ring.completion() {
@@ -472,96 +472,6 @@ impl Driver {
                 }
             }
         }
-    }
-
-    // ---- off the ring ------------------------------------------------------------
-
-    /// A socket's owner drops it (module docs, rule 1).
-    pub(crate) fn retire(&self, socket: &Rc<Socket>) {
-        socket.retire(self);
-    }
-
-    /// Waits, up to `limit`, for `socket` to have nothing in flight, handling every
-    /// completion meanwhile (what they wake goes to `wake`, their readiness events to
-    /// `events`). Returns whether it got there.
-    pub(crate) fn quiesce(
-        &self,
-        socket: &Rc<Socket>,
-        limit: Duration,
-        events: &mut Vec<Event>,
-        wake: &mut Vec<Waker>,
-    ) -> io::Result<bool> {
-        socket.begin_quiesce(self);
-        let end = Instant::now() + limit;
-        loop {
-            if socket.is_quiet() {
-                return Ok(true);
-            }
-            let now = Instant::now();
-            if now >= end {
-                return Ok(false);
-            }
-            self.flush()?;
-            match self.enter(Some((end - now).min(Duration::from_millis(10)))) {
-                Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
-                _ => {}
-            }
-            self.reap(events, wake);
-        }
-    }
-
-    /// The reactor is dropped (module docs, rule 5). Returns the wakers of operations
-    /// that completed meanwhile, for the caller to wake.
-    pub(crate) fn shut_down(&self) -> Vec<Waker> {
-        if self.is_forked_copy() {
-            // A forked child's copy: the submission and completion queues (and the
-            // buffer ring's registration) are the parent's too. Touch nothing of them:
-            // unmapping and closing our copies is all, and the buffers stay mapped.
-            self.leaked.set(true);
-            self.closing.set(true);
-            drop(self.ring.borrow_mut().take());
-            return Vec::new();
-        }
-        let mut events = Vec::new();
-        let mut wake = Vec::new();
-        // What the sockets staged goes to the kernel, which takes what fits at once.
-        let _ = self.flush();
-        let _ = self.enter(Some(Duration::ZERO));
-        self.reap(&mut events, &mut wake);
-        self.closing.set(true);
-        self.starved.borrow_mut().clear();
-        self.holders.borrow_mut().clear();
-        self.queued.borrow_mut().clear();
-        if self.in_flight.get() > 0 {
-            let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
-                .build()
-                .user_data(Kind::Cancel.bare());
-            // SAFETY: a cancellation points to no memory.
-            let _ = unsafe { self.push(&sqe) };
-        }
-        let end = Instant::now() + DRAIN_LIMIT;
-        while self.in_flight.get() > 0 {
-            let now = Instant::now();
-            if now >= end {
-                break;
-            }
-            let _ = self.enter(Some((end - now).min(Duration::from_millis(100))));
-            self.reap(&mut events, &mut wake);
-        }
-        if self.in_flight.get() > 0 {
-            eprintln!(
-                "evloop: {} io_uring operations did not complete within {DRAIN_LIMIT:?} of \
-                 the reactor's drop; their memory is leaked rather than freed under the kernel",
-                self.in_flight.get()
-            );
-            self.leaked.set(true);
-        } else if let Some(ring) = self.ring.borrow().as_ref() {
-            let _ = ring.submitter().unregister_buf_ring(GROUP);
-        }
-        self.polls.borrow_mut().clear();
-        // Closing the ring: the kernel cancels what is left and lets go of our memory.
-        drop(self.ring.borrow_mut().take());
-        wake
     }
 }
 
