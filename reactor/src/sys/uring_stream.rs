@@ -220,6 +220,21 @@ impl Socket {
             if budget::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
+            if !peek
+                && st.recv.spill.is_empty()
+                && st.recv.chunks.len() == 1
+                && st.recv.bytes <= dst.len()
+            {
+                // The common case: one buffer, all of it fits.
+                let c = st.recv.chunks.pop_front().expect("one chunk");
+                dst.write_at(0, d.bufs().bytes(c.bid, c.start as usize, c.len as usize));
+                d.bufs().recycle(c.bid);
+                st.recv.bytes = 0;
+                if st.recv.arm == Arm::Idle {
+                    self.want_recv(d, st);
+                }
+                return Poll::Ready(Ok(c.len as usize));
+            }
             let n = st.recv.copy_out(d, &mut dst, peek);
             if st.recv.arm == Arm::Idle && !peek {
                 // Stopped at the high-water mark: go on while the reader drains.
@@ -266,6 +281,21 @@ impl Socket {
         let bid = io_uring::cqueue::buffer_select(flags);
         if let Some(bid) = bid {
             d.bufs().taken(bid);
+            if res > 0 && more && !st.retired && st.recv.bytes + (res as usize) < RECV_HIGH {
+                // The common case: bytes for a live socket, the receive going on.
+                st.recv.chunks.push_back(Chunk {
+                    bid,
+                    start: 0,
+                    len: res as u32,
+                });
+                st.recv.bytes += res as usize;
+                if !st.recv.held {
+                    st.recv.held = true;
+                    d.hold(self.clone());
+                }
+                wake.extend(self.slot.take_waker(Direction::Read));
+                return;
+            }
         }
         match (res, bid) {
             (n, Some(bid)) if n > 0 && !st.retired => {
@@ -374,12 +404,19 @@ impl Socket {
             return Poll::Pending;
         }
         let mut n = 0;
-        for b in bufs {
-            let take = b.len().min(room - n);
-            st.send.staged.extend_from_slice(&b[..take]);
-            n += take;
-            if n == room {
-                break;
+        if let [b] = bufs
+            && b.len() <= room
+        {
+            st.send.staged.extend_from_slice(b);
+            n = b.len();
+        } else {
+            for b in bufs {
+                let take = b.len().min(room - n);
+                st.send.staged.extend_from_slice(&b[..take]);
+                n += take;
+                if n == room {
+                    break;
+                }
             }
         }
         if !st.send.in_kernel {
@@ -436,6 +473,18 @@ impl Socket {
         st.ops -= 1;
         st.send.in_kernel = false;
         let len = st.send.flight.len();
+        if res as usize == len
+            && st.send.staged.is_empty()
+            && st.send.shut == Shut::Open
+            && st.dup.is_none()
+        {
+            // The common case: all sent, nothing more to send.
+            st.send.flight.clear();
+            if !st.retired {
+                wake.extend(self.slot.take_waker(Direction::Write));
+            }
+            return;
+        }
         st.send.flight.clear();
         if st.send.flight.capacity() > 2 * SEND_BOUND {
             st.send.flight = Vec::new();
