@@ -5,14 +5,22 @@ use super::request::{Head, MAX_DELAY_MS, Method, Route};
 
 /// The statuses the server answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Status {
+pub enum Status {
+    /// `200 OK`.
     Ok,
+    /// `400 Bad Request`: a malformed head or `Content-Length`, no `Host`.
     BadRequest,
+    /// `404 Not Found`.
     NotFound,
+    /// `405 Method Not Allowed`, with `Allow`.
     MethodNotAllowed,
+    /// `408 Request Timeout`: the head did not arrive in time.
     RequestTimeout,
+    /// `413 Content Too Large`: the body is over [`Config::max_body_bytes`](super::Config::max_body_bytes).
     PayloadTooLarge,
+    /// `431 Request Header Fields Too Large`.
     HeadersTooLarge,
+    /// `501 Not Implemented`: `Transfer-Encoding`.
     NotImplemented,
 }
 
@@ -83,8 +91,9 @@ impl Persist {
 /// Appends the answer to `head` to `out` (saying `Connection: close` unless
 /// `keep_alive`), except for the body of `POST /echo`, which the
 /// caller copies after it (its length is `head.body_len`). `date` is the `Date` field;
-/// a `/delay` answer is written once the caller has waited.
-pub(crate) fn answer(
+/// a `/delay` answer is written once the caller has waited. `loop_index` is what
+/// `GET /loop` answers. Returns the status answered.
+pub fn answer(
     out: &mut Vec<u8>,
     head: &Head,
     keep_alive: bool,
@@ -158,8 +167,9 @@ pub(crate) fn answer(
     status
 }
 
-/// Appends an error answer that closes the connection.
-pub(crate) fn refuse(out: &mut Vec<u8>, status: Status, date: &date::Field) {
+/// Appends the answer refusing a request with `status`; it says `Connection: close`,
+/// and the connection closes after it.
+pub fn refuse(out: &mut Vec<u8>, status: Status, date: &date::Field) {
     let text = status.text();
     write_head(
         out,
@@ -187,7 +197,7 @@ fn delay_body(buf: &mut [u8; 32], ms: u32) -> &[u8] {
 }
 
 /// The interim answer to `Expect: 100-continue`.
-pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 fn write_head(
     out: &mut Vec<u8>,
