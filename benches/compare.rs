@@ -3,7 +3,8 @@
 //! `-- --only NAME` for one workload, `-- --pairs N` for N A B pairs).
 //!
 //! One binary, several roles. The parent orchestrates and re-executes itself:
-//! `--serve <echo|http|hyper> --runtime <evloop|tokio|raw>` starts a server (pinned to
+//! `--serve <echo|http|hyper> --runtime <evloop|tokio|tokio-compat|raw>` starts a server
+//! (tokio as a tokio user writes it, or evloop's code through tokio-util's compat; pinned to
 //! core 0, printing `listening on 127.0.0.1:PORT`; `--serve kv --runtime <evloop|tokio>
 //! --port P` the key-value server on that port, driven by `redis-benchmark`), `--loadgen <echo|http|idle>` a load
 //! generator (pinned to core 1, built on libc epoll, not on evloop) and `--micro NAME
@@ -37,6 +38,8 @@ mod report;
 mod serve;
 #[path = "compare/sys.rs"]
 mod sys;
+#[path = "compare/tokio_native.rs"]
+mod tokio_native;
 #[path = "compare/workloads.rs"]
 mod workloads;
 
@@ -110,7 +113,8 @@ fn serve_mode(args: &Args, service: &str) -> Result<(), String> {
     let runtime = args.value("--runtime").unwrap_or("evloop");
     let r = match (runtime, service) {
         ("evloop", s) => evloop_side::serve(s),
-        ("tokio", s) => serve::tokio(s),
+        ("tokio", s) => serve::tokio(s, serve::TokioStyle::Native),
+        ("tokio-compat", s) => serve::tokio(s, serve::TokioStyle::Compat),
         ("raw", Service::Echo(_)) => serve::raw(),
         (rt, s) => return Err(format!("no {rt} server for {s:?}")),
     };

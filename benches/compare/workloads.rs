@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::child;
-use crate::report::{Goal, Key, Profile, Results};
+use crate::report::{EVLOOP, Goal, Key, Profile, RAW, Results, TOKIO, TOKIO_COMPAT, goals};
 use crate::serve::{ECHO_BUF, IDLE_BUF};
 
 /// The names `--only` accepts, in the order of a full run.
@@ -140,7 +140,7 @@ fn echo(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
     for pair in 0..plan.pairs {
         for size in ECHO_SIZES {
             for conns in ECHO_CONNS {
-                for runtime in ["evloop", "tokio", "raw"] {
+                for runtime in [EVLOOP, TOKIO, TOKIO_COMPAT, RAW] {
                     progress(&format!(
                         "echo {} × {conns} conns, {runtime}, pair {}/{}",
                         size_label(size),
@@ -204,9 +204,9 @@ fn record_network(
     let total = out.get("total").copied().unwrap_or(0.0);
     if secs > 0.0 {
         let goals: &'static [Goal] = if small_echo {
-            &[Goal::Ratio(1.0), Goal::VsLimit(0.97)]
+            goals::TOKIO_1_RAW_0_97
         } else if is_http {
-            &[Goal::Ratio(1.0)]
+            goals::TOKIO_1
         } else {
             &[]
         };
@@ -217,12 +217,12 @@ fn record_network(
         results.record(key("p50 latency", "µs", false, &[]), runtime, p50 / 1e3);
     }
     if let Some(&p99) = out.get("p99_ns") {
-        let goals: &'static [Goal] = if small_echo { &[Goal::Ratio(1.0)] } else { &[] };
+        let goals: &'static [Goal] = if small_echo { goals::TOKIO_1 } else { &[] };
         results.record(key("p99 latency", "µs", false, goals), runtime, p99 / 1e3);
     }
     if total > 0.0 {
         let goals: &'static [Goal] = if workload == "echo" && size == 64 && conns == 50 {
-            &[Goal::Ratio(1.0)]
+            goals::TOKIO_1
         } else {
             &[]
         };
@@ -246,8 +246,15 @@ fn http(plan: &Plan, results: &mut Results, service: &'static str) -> std::io::R
                 .into(),
         );
     }
+    // hyper on tokio through hyper-util's `TokioIo` is how a tokio user runs hyper, so
+    // hyper has no compat column.
+    let runtimes: &[&'static str] = if service == "http" {
+        &[EVLOOP, TOKIO, TOKIO_COMPAT]
+    } else {
+        &[EVLOOP, TOKIO]
+    };
     for pair in 0..plan.pairs {
-        for runtime in ["evloop", "tokio"] {
+        for &runtime in runtimes {
             progress(&format!(
                 "{service} × {HTTP_CONNS} conns, {runtime}, pair {}/{}",
                 pair + 1,
@@ -285,33 +292,33 @@ fn micro(name: &str, plan: &Plan, results: &mut Results) -> std::io::Result<()> 
             "spawn + await",
             "1M tasks".into(),
             vec!["spawn".into(), "--n".into(), MILLION.to_string()],
-            vec![("secs", "time", "ms", 1e3, &[Goal::Ratio(2.0)])],
+            vec![("secs", "time", "ms", 1e3, goals::TOKIO_2)],
         )],
         "pingpong" => vec![(
             "wake ping-pong",
             "1M rounds".into(),
             vec!["pingpong".into(), "--n".into(), MILLION.to_string()],
-            vec![("secs", "time", "ms", 1e3, &[Goal::Ratio(2.0)])],
+            vec![("secs", "time", "ms", 1e3, goals::TOKIO_2)],
         )],
         "sleep_cancel" => vec![(
             "sleep create/poll/cancel",
             "1M sleeps".into(),
             vec!["sleep_cancel".into(), "--n".into(), MILLION.to_string()],
-            vec![("secs", "time", "ms", 1e3, &[Goal::Ratio(2.0)])],
+            vec![("secs", "time", "ms", 1e3, goals::TOKIO_2)],
         )],
         "sleep_fire" => vec![(
             "sleeps firing",
             "1M sleeps, 0–100 ms".into(),
             vec!["sleep_fire".into(), "--n".into(), MILLION.to_string()],
-            vec![("secs", "wall time", "ms", 1e3, &[Goal::Ratio(1.0 / 0.7)])],
+            vec![("secs", "wall time", "ms", 1e3, goals::TOKIO_0_7)],
         )],
         "sleep_precision" => [100u64, 1000]
             .into_iter()
             .map(|us| {
                 let goals: &'static [Goal] = if us == 100 {
-                    &[Goal::AtMost(200.0)]
+                    goals::AT_MOST_200
                 } else {
-                    &[Goal::AtMost(1100.0)]
+                    goals::AT_MOST_1100
                 };
                 (
                     "sleep precision",
@@ -337,7 +344,7 @@ fn micro(name: &str, plan: &Plan, results: &mut Results) -> std::io::Result<()> 
     };
     for pair in 0..plan.pairs {
         for (workload, params, args, metrics) in &runs {
-            for runtime in ["evloop", "tokio"] {
+            for runtime in [EVLOOP, TOKIO] {
                 progress(&format!(
                     "{workload} {params}, {runtime}, pair {}/{}",
                     pair + 1,
@@ -395,7 +402,7 @@ fn timers_equal(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                         "shuffled"
                     }
                 );
-                for runtime in ["evloop", "tokio"] {
+                for runtime in [EVLOOP, TOKIO] {
                     progress(&format!(
                         "equal-duration timers, {params}, {runtime}, pair {}/{}",
                         pair + 1,
@@ -420,7 +427,7 @@ fn timers_equal(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                             continue;
                         }
                     };
-                    if let (Some(secs), "evloop") = (out.get("secs"), runtime) {
+                    if let (Some(secs), EVLOOP) = (out.get("secs"), runtime) {
                         match totals.iter_mut().find(|(k, _)| *k == (order, common)) {
                             Some((_, v)) => v.push(*secs),
                             None => totals.push(((order, common), vec![*secs])),
@@ -492,7 +499,7 @@ fn priority_latency(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                     "with one queue"
                 }
             );
-            for runtime in ["evloop", "tokio"] {
+            for runtime in [EVLOOP, TOKIO] {
                 progress(&format!(
                     "priority latency, {params}, {runtime}, pair {}/{}",
                     pair + 1,
@@ -515,7 +522,7 @@ fn priority_latency(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                         continue;
                     }
                 };
-                let goal: &'static [Goal] = if with { &[Goal::Ratio(10.0)] } else { &[] };
+                let goal: &'static [Goal] = if with { goals::TOKIO_10 } else { &[] };
                 for (k, metric, goals) in [
                     ("p50_us", "p50 deadline to poll", &[][..]),
                     ("p99_us", "p99 deadline to poll", goal),
@@ -541,7 +548,7 @@ fn priority_latency(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
 
 fn memory(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
     for pair in 0..plan.pairs {
-        for runtime in ["evloop", "tokio", "raw"] {
+        for runtime in [EVLOOP, TOKIO, TOKIO_COMPAT, RAW] {
             progress(&format!(
                 "memory, {IDLE_CONNS} idle conns, {runtime}, pair {}/{}",
                 pair + 1,
@@ -561,7 +568,7 @@ fn memory(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                 params_json: json!({"conns": IDLE_CONNS, "buf": IDLE_BUF}),
                 unit: "B",
                 higher_is_better: false,
-                goals: &[Goal::Ratio(2.0)],
+                goals: goals::TOKIO_2,
             };
             results.record(
                 key,
@@ -631,23 +638,23 @@ fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
         Callgrind {
             service: "echo",
             params: "64 B × 50 conns",
-            runtimes: &["evloop", "tokio", "raw"],
+            runtimes: &[EVLOOP, TOKIO, TOKIO_COMPAT, RAW],
             load: &["echo", "--size", "64"],
-            goals: &[Goal::Ratio(2.0)],
+            goals: goals::TOKIO_2,
         },
         Callgrind {
             service: "http",
             params: "shared server, 50 conns",
-            runtimes: &["evloop", "tokio"],
+            runtimes: &[EVLOOP, TOKIO, TOKIO_COMPAT],
             load: &["http"],
-            goals: &[Goal::Ratio(1.0 / 0.6)],
+            goals: goals::TOKIO_0_6,
         },
         Callgrind {
             service: "hyper",
             params: "hyper, 50 conns",
-            runtimes: &["evloop", "tokio"],
+            runtimes: &[EVLOOP, TOKIO],
             load: &["http"],
-            goals: &[Goal::Ratio(1.0 / 0.6)],
+            goals: goals::TOKIO_0_6,
         },
     ];
     for Callgrind {
