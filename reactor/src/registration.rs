@@ -95,6 +95,9 @@ impl Slot {
     }
 }
 
+/// The wakers an event takes from its slot: the reader's and the writer's.
+pub(crate) type Wakers = (Option<Waker>, Option<Waker>);
+
 /// The registrations of one reactor.
 #[derive(Default)]
 pub(crate) struct Slab {
@@ -126,7 +129,7 @@ impl Slab {
     }
 
     /// Frees the slot of `token`; returns its wakers, or `None` when it was already free.
-    pub(crate) fn remove(&mut self, token: Token) -> Option<(Option<Waker>, Option<Waker>)> {
+    pub(crate) fn remove(&mut self, token: Token) -> Option<Wakers> {
         let slot = self.get(token)?;
         slot.occupied.set(false);
         slot.generation.set(slot.generation.get().wrapping_add(1));
@@ -159,25 +162,24 @@ impl Slab {
             .filter(|s| s.occupied.get() && s.generation.get() == token.generation)
     }
 
-    /// Applies one event: ORs its bits in and moves the wakers it satisfies to `wake`.
-    /// Events for a stale token are dropped. Returns whether the token was live.
+    /// Applies one event: ORs its bits in and takes the wakers it satisfies, for the
+    /// caller to wake once the slab is no longer borrowed. `None` for a stale token,
+    /// whose event is dropped.
     #[inline]
-    pub(crate) fn dispatch(&self, token: u64, readiness: Readiness, wake: &mut Vec<Waker>) -> bool {
-        let Some(slot) = self.get(Token::from_u64(token)) else {
-            return false;
-        };
+    pub(crate) fn dispatch(&self, token: u64, readiness: Readiness) -> Option<Wakers> {
+        let slot = self.get(Token::from_u64(token))?;
         slot.readiness.set(slot.readiness.get() | readiness);
-        if readiness.intersects(Readiness::READ_INTEREST)
-            && let Some(w) = slot.reader.take()
-        {
-            wake.push(w);
-        }
-        if readiness.intersects(Readiness::WRITE_INTEREST)
-            && let Some(w) = slot.writer.take()
-        {
-            wake.push(w);
-        }
-        true
+        let reader = if readiness.intersects(Readiness::READ_INTEREST) {
+            slot.reader.take()
+        } else {
+            None
+        };
+        let writer = if readiness.intersects(Readiness::WRITE_INTEREST) {
+            slot.writer.take()
+        } else {
+            None
+        };
+        Some((reader, writer))
     }
 
     /// Which directions of `token` have a waiting waker (for the poll backend).
@@ -490,17 +492,17 @@ mod tests {
         assert!(Rc::ptr_eq(&old_slot, &new_slot), "the slot is reused");
         let count = Arc::new(Count(AtomicUsize::new(0)));
         new_slot.reader.set(Some(Waker::from(count.clone())));
-        let mut wake = Vec::new();
         assert!(
-            !slab.dispatch(old.to_u64(), Readiness::READABLE, &mut wake),
+            slab.dispatch(old.to_u64(), Readiness::READABLE).is_none(),
             "stale token ignored"
         );
-        assert!(wake.is_empty());
         assert!(new_slot.readiness.get().is_empty());
         assert_eq!(slab.interest(old.to_u64()), Interest::default());
         assert!(slab.interest(new.to_u64()).read);
-        assert!(slab.dispatch(new.to_u64(), Readiness::READABLE, &mut wake));
-        assert_eq!(wake.len(), 1);
+        let (reader, writer) = slab
+            .dispatch(new.to_u64(), Readiness::READABLE)
+            .expect("a live token");
+        assert!(reader.is_some() && writer.is_none());
         assert!(!slab.interest(new.to_u64()).read, "the waker was taken");
         assert!(
             slab.remove(old).is_none(),
