@@ -335,24 +335,29 @@ impl Reactor {
         // or poll). A waker that panics ends the dispatch: the panic goes on to the
         // caller, and the events after it in this batch are lost with it.
         let mut dispatched = 0;
-        events.for_each(|token, readiness| {
-            if token == NOTIFY_TOKEN {
-                if let Some(backend) = shared.backend.borrow_mut().as_mut() {
-                    backend.drain_notifier();
+        events.for_each(
+            // Inlined into the loop over each form of the buffer: a call per event
+            // would cost more than the dispatch itself.
+            #[inline(always)]
+            |token, readiness| {
+                if token == NOTIFY_TOKEN {
+                    if let Some(backend) = shared.backend.borrow_mut().as_mut() {
+                        backend.drain_notifier();
+                    }
+                    return;
                 }
-                return;
-            }
-            let woken = shared.slab.borrow().dispatch(token, readiness);
-            if let Some((reader, writer)) = woken {
-                dispatched += 1;
-                if let Some(waker) = reader {
-                    waker.wake();
+                let woken = shared.slab.borrow().dispatch(token, readiness);
+                if let Some((reader, writer)) = woken {
+                    dispatched += 1;
+                    if let Some(waker) = reader {
+                        waker.wake();
+                    }
+                    if let Some(waker) = writer {
+                        waker.wake();
+                    }
                 }
-                if let Some(waker) = writer {
-                    waker.wake();
-                }
-            }
-        });
+            },
+        );
         *shared.events.borrow_mut() = events;
         Ok(dispatched)
     }

@@ -65,10 +65,7 @@ impl Epoll {
             )
         })?;
         let signal = Signal::eventfd(eventfd.try_clone()?);
-        Ok((
-            Epoll { epfd, eventfd },
-            signal,
-        ))
+        Ok((Epoll { epfd, eventfd }, signal))
     }
 
     pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
