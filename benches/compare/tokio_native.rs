@@ -90,6 +90,7 @@ pub async fn serve_http(mut stream: TcpStream, config: &Config, stats: &Stats) -
         answer: Vec::with_capacity(256),
         clock: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
         armed: None,
+        now: Instant::now(),
         config,
         stats,
     };
@@ -158,25 +159,29 @@ struct Conn<'a> {
     /// The connection's one timer; `armed` is its deadline while it is armed.
     clock: Pin<Box<tokio::time::Sleep>>,
     armed: Option<Instant>,
+    /// When the last read returned: the `Date` of what it read, and where the idle and
+    /// write timeouts are measured from (as in the shared server).
+    now: Instant,
     config: &'a Config,
     stats: &'a Stats,
 }
 
 impl Conn<'_> {
     async fn serve(&mut self) -> io::Result<End> {
-        // When the last read returned: the `Date` of what it read.
-        let mut now = Instant::now();
         // When the first byte of the head being read arrived.
         let mut started: Option<Instant> = None;
+        // Whether the buffered bytes may hold a complete head not yet parsed: as the
+        // shared server, parse again only once a line is complete.
+        let mut complete_line = true;
         loop {
-            while !self.input.buffered().is_empty() {
+            while complete_line && !self.input.buffered().is_empty() {
                 let head = match parse(self.input.buffered(), self.config) {
                     Parsed::Complete(head, len) => {
                         self.input.consume(len);
                         head
                     }
                     Parsed::Partial => {
-                        started.get_or_insert(now);
+                        started.get_or_insert(self.now);
                         if self.input.buffered().len() >= self.config.max_header_bytes {
                             return self.refuse(Status::HeadersTooLarge).await;
                         }
@@ -193,7 +198,7 @@ impl Conn<'_> {
                 {
                     self.flush().await?;
                     tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
-                    now = Instant::now();
+                    self.now = Instant::now();
                 }
                 let buffered = self.input.buffered().len() as u64;
                 if head.expects_continue && buffered < head.body_len {
@@ -204,7 +209,7 @@ impl Conn<'_> {
                     &head,
                     head.keep_alive,
                     self.stats.loop_index(),
-                    &date(now),
+                    &date(self.now),
                 );
                 self.writer.write_all(&self.answer).await?;
                 self.answer.clear();
@@ -223,7 +228,7 @@ impl Conn<'_> {
             self.flush().await?;
             let deadline = match started {
                 Some(at) => at + self.config.header_timeout,
-                None => Instant::now() + self.config.idle_timeout,
+                None => self.now + self.config.idle_timeout,
             };
             let n = match self.read_more(deadline).await {
                 Ok(n) => n,
@@ -236,8 +241,11 @@ impl Conn<'_> {
             if n == 0 {
                 return Ok(End::PeerClosed);
             }
-            now = Instant::now();
-            started.get_or_insert(now);
+            self.now = Instant::now();
+            started.get_or_insert(self.now);
+            let buffered = self.input.buffered();
+            let fresh = &buffered[buffered.len() - n..];
+            complete_line = fresh.last() == Some(&b'\n') || fresh.contains(&b'\n');
         }
     }
 
@@ -257,11 +265,13 @@ impl Conn<'_> {
         if self.writer.buffer().is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.config.write_timeout;
+        // The deadline is worked out only by a write that has to wait, as in the
+        // shared server.
+        let (since, timeout) = (self.now, self.config.write_timeout);
         tokio::select! {
             biased;
             r = self.writer.flush() => r,
-            () = expired(&mut self.clock, &mut self.armed, deadline) => {
+            () = async { expired(&mut self.clock, &mut self.armed, since + timeout).await } => {
                 Err(io::ErrorKind::TimedOut.into())
             }
         }

@@ -131,7 +131,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// The body of a request must arrive within this time of its head (default 30 s).
     pub body_timeout: Duration,
-    /// The peer must take each answer within this time (default 30 s).
+    /// The peer must take each answer within this time of the read that brought its
+    /// request (default 30 s).
     pub write_timeout: Duration,
     /// How long a closing connection drains what the peer still sends (default 1 s).
     pub linger_timeout: Duration,
