@@ -392,9 +392,44 @@ impl Registration {
         cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        // Readiness first: a task that must wait for I/O stores its waker and spends
+        // nothing; only an operation that will run spends a unit of the budget.
+        match self.poll_ready(dir, cx) {
+            Poll::Ready(Ok(_)) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        if budget::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        match op() {
+            Err(e) => self.poll_io_again(dir, cx, e, op),
+            result => Poll::Ready(result),
+        }
+    }
+
+    /// The rest of [`poll_io`](Registration::poll_io) after an operation failed:
+    /// `WouldBlock` clears readiness and refunds the budget, `EINTR` retries, and either
+    /// goes round again. Out of line, so that the path of an operation that succeeds
+    /// keeps few values alive across its syscall.
+    #[cold]
+    #[inline(never)]
+    fn poll_io_again<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        mut error: io::Error,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         loop {
-            // Readiness first: a task that must wait for I/O stores its waker and spends
-            // nothing; only an operation that will run spends a unit of the budget.
+            match error.kind() {
+                io::ErrorKind::WouldBlock => {
+                    self.clear_readiness(dir.clearable());
+                    budget::refund();
+                }
+                io::ErrorKind::Interrupted => {}
+                _ => return Poll::Ready(Err(error)),
+            }
             match self.poll_ready(dir, cx) {
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -404,11 +439,7 @@ impl Registration {
                 return Poll::Pending;
             }
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.clear_readiness(dir.clearable());
-                    budget::refund();
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => error = e,
                 result => return Poll::Ready(result),
             }
         }
