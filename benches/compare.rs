@@ -3,8 +3,9 @@
 //! `-- --only NAME` for one workload, `-- --pairs N` for N A B pairs).
 //!
 //! One binary, several roles. The parent orchestrates and re-executes itself:
-//! `--serve <echo|http|hyper> --runtime <evloop|tokio|raw|evloop-uring|raw-uring>` starts
-//! a server (the last two: evloop on its io_uring backend, and the raw io_uring limit;
+//! `--serve <echo|http|hyper> --runtime <evloop|tokio|tokio-compat|raw|evloop-uring|raw-uring>`
+//! starts a server (tokio as a tokio user writes it, or evloop's code through tokio-util's
+//! compat; the last two: evloop on its io_uring backend, and the raw io_uring limit;
 //! pinned to core 0, printing `listening on 127.0.0.1:PORT`; `--serve kv --runtime
 //! <evloop|tokio> --port P` the key-value server on that port, driven by
 //! `redis-benchmark`), `--loadgen <echo|http|idle>` a load
@@ -42,8 +43,8 @@ mod report;
 mod serve;
 #[path = "compare/sys.rs"]
 mod sys;
-#[path = "compare/uring_report.rs"]
-mod uring_report;
+#[path = "compare/tokio_native.rs"]
+mod tokio_native;
 #[path = "compare/workloads.rs"]
 mod workloads;
 
@@ -118,7 +119,8 @@ fn serve_mode(args: &Args, service: &str) -> Result<(), String> {
     let r = match (runtime, service) {
         ("evloop", s) => evloop_side::serve(s, None),
         ("evloop-uring", s) => evloop_side::serve(s, Some(runtime::BackendKind::Uring)),
-        ("tokio", s) => serve::tokio(s),
+        ("tokio", s) => serve::tokio(s, serve::TokioStyle::Native),
+        ("tokio-compat", s) => serve::tokio(s, serve::TokioStyle::Compat),
         ("raw", Service::Echo(_)) => serve::raw(),
         #[cfg(target_os = "linux")]
         ("raw-uring", Service::Echo(_)) => serve::raw_uring(),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::report::{Goal, Key, Results};
+use crate::report::{Goal, Key, Results, goals};
 use crate::workloads::Plan;
 
 /// The servers, in the order they run within a pair.
@@ -388,9 +388,9 @@ fn timed(
             }
         };
         let throughput_goals: &'static [Goal] = if pipeline == 16 {
-            &[Goal::VsLimit(1.0), Goal::Ratio(1.2)]
+            goals::REDIS_1_TOKIO_1_2
         } else {
-            &[Goal::VsLimit(1.0)]
+            goals::REDIS_1
         };
         results.record(
             key("throughput", "req/s", true, throughput_goals),
@@ -400,7 +400,7 @@ fn timed(
         results.record(key("p50 latency", "µs", false, &[]), server, p50 * 1e3);
         results.record(key("p99 latency", "µs", false, &[]), server, p99 * 1e3);
         results.record(
-            key("server CPU per request", "µs", false, &[Goal::VsLimit(1.0)]),
+            key("server CPU per request", "µs", false, goals::REDIS_1),
             server,
             cpu / n as f64 * 1e6,
         );
@@ -453,7 +453,7 @@ fn sends(plan: &Plan, server: &str, pipeline: usize) -> io::Result<f64> {
 fn record_sends(results: &mut Results, server: &'static str, pipeline: usize, per_request: f64) {
     let params = format!("SET + GET, -c {CONNS} -P {pipeline}");
     let goals: &'static [Goal] = if pipeline == 16 {
-        &[Goal::AtMost(0.1)]
+        goals::AT_MOST_0_1
     } else {
         &[]
     };

@@ -1,8 +1,14 @@
-//! The servers. The application code is the same on both runtimes: `evloop::echo::echo`,
-//! `evloop::http::serve_connection`, and one hyper service ([`hello`]). Only the accept
-//! loop and the stream adapter differ per runtime: tokio's streams go through
-//! tokio-util's compat adapter (futures-io) or hyper-util's `TokioIo` (hyper), evloop's
-//! streams implement both natively.
+//! The servers. evloop runs `evloop::echo::echo`, `evloop::http::serve_connection` and
+//! one hyper service ([`hello`]). tokio runs them twice over:
+//!
+//! - **native** (`--runtime tokio`), as a tokio user writes them: echo and HTTP with
+//!   `tokio::io` (`tokio_native.rs`; HTTP drives the same parser and answer writer,
+//!   `evloop::http::proto`, over tokio's `BufReader` and `BufWriter`), hyper through
+//!   hyper-util's `TokioIo`;
+//! - **through compat** (`--runtime tokio-compat`): evloop's own futures-io code, echo
+//!   and HTTP, over tokio-util's `compat()` adapter.
+//!
+//! evloop's streams implement futures-io and hyper's traits themselves.
 
 use std::convert::Infallible;
 use std::io::{self, Write};
@@ -75,8 +81,22 @@ impl Sleeper for TokioSleeper {
     }
 }
 
+/// How tokio runs the application code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokioStyle {
+    /// `tokio::io` as a tokio user writes it (`tokio_native.rs`, hyper-util's `TokioIo`).
+    Native,
+    /// evloop's futures-io code through tokio-util's `compat()`.
+    Compat,
+}
+
 /// Runs `service` on tokio's current_thread runtime until the process is killed.
-pub fn tokio(service: Service) -> io::Result<()> {
+pub fn tokio(service: Service, style: TokioStyle) -> io::Result<()> {
+    if style == TokioStyle::Compat && service == Service::Hyper {
+        return Err(io::Error::other(
+            "hyper runs on tokio through hyper-util's TokioIo only (no compat server)",
+        ));
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -94,11 +114,17 @@ pub fn tokio(service: Service) -> io::Result<()> {
                 }
             };
             let _ = stream.set_nodelay(true);
-            match service {
-                Service::Echo(buf) => drop(tokio::spawn(async move {
+            match (service, style) {
+                (Service::Echo(buf), TokioStyle::Native) => drop(tokio::spawn(async move {
+                    let _ = crate::tokio_native::echo(stream, buf).await;
+                })),
+                (Service::Http, TokioStyle::Native) => drop(tokio::spawn(async move {
+                    let _ = crate::tokio_native::serve_http(stream, config, stats).await;
+                })),
+                (Service::Echo(buf), TokioStyle::Compat) => drop(tokio::spawn(async move {
                     let _ = evloop::echo::echo(stream.compat(), buf).await;
                 })),
-                Service::Http => drop(tokio::spawn(async move {
+                (Service::Http, TokioStyle::Compat) => drop(tokio::spawn(async move {
                     let _ = evloop::http::serve_connection(
                         stream.compat(),
                         config,
@@ -107,7 +133,7 @@ pub fn tokio(service: Service) -> io::Result<()> {
                     )
                     .await;
                 })),
-                Service::Hyper => drop(tokio::spawn(async move {
+                (Service::Hyper, _) => drop(tokio::spawn(async move {
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())

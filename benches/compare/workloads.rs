@@ -9,9 +9,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::child;
-use crate::report::{Goal, Key, Profile, Results};
+use crate::report::{
+    EVLOOP, EVLOOP_URING, Goal, Key, Profile, RAW, RAW_URING, Results, TOKIO, TOKIO_COMPAT, goals,
+};
 use crate::serve::{ECHO_BUF, IDLE_BUF};
-use crate::uring_report::{URING_RUNTIMES, UringGoal};
 
 /// The names `--only` accepts, in the order of a full run.
 pub const NAMES: [&str; 13] = [
@@ -166,7 +167,11 @@ fn timed_run(
 }
 
 fn echo(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
-    let runtimes = with_uring(results, &["evloop", "tokio", "raw"], &URING_RUNTIMES);
+    let runtimes = with_uring(
+        results,
+        &[EVLOOP, TOKIO, TOKIO_COMPAT, RAW],
+        &[EVLOOP_URING, RAW_URING],
+    );
     for pair in 0..plan.pairs {
         for size in ECHO_SIZES {
             for conns in ECHO_CONNS {
@@ -220,13 +225,6 @@ fn record_network(
     };
     let small_echo = workload == "echo" && size == 64;
     let is_http = workload != "echo";
-    // io_uring's bars: CPU per message at most 0.95× evloop on epoll and within 3 % of
-    // the raw io_uring server at 50 and 500 connections; throughput at least evloop on
-    // epoll's and tokio's.
-    const URING_CPU: Goal = Goal::Uring(UringGoal::Epoll(1.0 / 0.95));
-    const URING_CPU_LIMIT: Goal = Goal::Uring(UringGoal::Limit(1.0 / 1.03));
-    const URING_TPUT: Goal = Goal::Uring(UringGoal::Epoll(1.0));
-    const URING_TPUT_TOKIO: Goal = Goal::Uring(UringGoal::Tokio(1.0));
     let key = |metric: &'static str, unit: &'static str, hib: bool, goals: &'static [Goal]| Key {
         workload,
         metric,
@@ -241,14 +239,9 @@ fn record_network(
     let total = out.get("total").copied().unwrap_or(0.0);
     if secs > 0.0 {
         let goals: &'static [Goal] = if small_echo {
-            &[
-                Goal::Ratio(1.0),
-                Goal::VsLimit(0.97),
-                URING_TPUT,
-                URING_TPUT_TOKIO,
-            ]
+            goals::ECHO_THROUGHPUT
         } else if is_http {
-            &[Goal::Ratio(1.0)]
+            goals::TOKIO_1
         } else {
             &[]
         };
@@ -259,13 +252,13 @@ fn record_network(
         results.record(key("p50 latency", "µs", false, &[]), runtime, p50 / 1e3);
     }
     if let Some(&p99) = out.get("p99_ns") {
-        let goals: &'static [Goal] = if small_echo { &[Goal::Ratio(1.0)] } else { &[] };
+        let goals: &'static [Goal] = if small_echo { goals::TOKIO_1 } else { &[] };
         results.record(key("p99 latency", "µs", false, goals), runtime, p99 / 1e3);
     }
     if total > 0.0 {
         let goals: &'static [Goal] = match (small_echo, conns) {
-            (true, 50) => &[Goal::Ratio(1.0), URING_CPU, URING_CPU_LIMIT],
-            (true, 500) => &[URING_CPU, URING_CPU_LIMIT],
+            (true, 50) => goals::ECHO_CPU_50,
+            (true, 500) => goals::ECHO_CPU_500,
             _ => &[],
         };
         results.record(
@@ -288,8 +281,15 @@ fn http(plan: &Plan, results: &mut Results, service: &'static str) -> std::io::R
                 .into(),
         );
     }
+    // hyper on tokio through hyper-util's `TokioIo` is how a tokio user runs hyper, so
+    // hyper has no compat column.
+    let runtimes: &[&'static str] = if service == "http" {
+        &[EVLOOP, TOKIO, TOKIO_COMPAT]
+    } else {
+        &[EVLOOP, TOKIO]
+    };
     for pair in 0..plan.pairs {
-        for runtime in ["evloop", "tokio"] {
+        for &runtime in runtimes {
             progress(&format!(
                 "{service} × {HTTP_CONNS} conns, {runtime}, pair {}/{}",
                 pair + 1,
@@ -327,33 +327,33 @@ fn micro(name: &str, plan: &Plan, results: &mut Results) -> std::io::Result<()> 
             "spawn + await",
             "1M tasks".into(),
             vec!["spawn".into(), "--n".into(), MILLION.to_string()],
-            vec![("secs", "time", "ms", 1e3, &[Goal::Ratio(2.0)])],
+            vec![("secs", "time", "ms", 1e3, goals::TOKIO_2)],
         )],
         "pingpong" => vec![(
             "wake ping-pong",
             "1M rounds".into(),
             vec!["pingpong".into(), "--n".into(), MILLION.to_string()],
-            vec![("secs", "time", "ms", 1e3, &[Goal::Ratio(2.0)])],
+            vec![("secs", "time", "ms", 1e3, goals::TOKIO_2)],
         )],
         "sleep_cancel" => vec![(
             "sleep create/poll/cancel",
             "1M sleeps".into(),
             vec!["sleep_cancel".into(), "--n".into(), MILLION.to_string()],
-            vec![("secs", "time", "ms", 1e3, &[Goal::Ratio(2.0)])],
+            vec![("secs", "time", "ms", 1e3, goals::TOKIO_2)],
         )],
         "sleep_fire" => vec![(
             "sleeps firing",
             "1M sleeps, 0–100 ms".into(),
             vec!["sleep_fire".into(), "--n".into(), MILLION.to_string()],
-            vec![("secs", "wall time", "ms", 1e3, &[Goal::Ratio(1.0 / 0.7)])],
+            vec![("secs", "wall time", "ms", 1e3, goals::TOKIO_0_7)],
         )],
         "sleep_precision" => [100u64, 1000]
             .into_iter()
             .map(|us| {
                 let goals: &'static [Goal] = if us == 100 {
-                    &[Goal::AtMost(200.0)]
+                    goals::AT_MOST_200
                 } else {
-                    &[Goal::AtMost(1100.0)]
+                    goals::AT_MOST_1100
                 };
                 (
                     "sleep precision",
@@ -379,7 +379,7 @@ fn micro(name: &str, plan: &Plan, results: &mut Results) -> std::io::Result<()> 
     };
     for pair in 0..plan.pairs {
         for (workload, params, args, metrics) in &runs {
-            for runtime in ["evloop", "tokio"] {
+            for runtime in [EVLOOP, TOKIO] {
                 progress(&format!(
                     "{workload} {params}, {runtime}, pair {}/{}",
                     pair + 1,
@@ -437,7 +437,7 @@ fn timers_equal(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                         "shuffled"
                     }
                 );
-                for runtime in ["evloop", "tokio"] {
+                for runtime in [EVLOOP, TOKIO] {
                     progress(&format!(
                         "equal-duration timers, {params}, {runtime}, pair {}/{}",
                         pair + 1,
@@ -462,7 +462,7 @@ fn timers_equal(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                             continue;
                         }
                     };
-                    if let (Some(secs), "evloop") = (out.get("secs"), runtime) {
+                    if let (Some(secs), EVLOOP) = (out.get("secs"), runtime) {
                         match totals.iter_mut().find(|(k, _)| *k == (order, common)) {
                             Some((_, v)) => v.push(*secs),
                             None => totals.push(((order, common), vec![*secs])),
@@ -534,7 +534,7 @@ fn priority_latency(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                     "with one queue"
                 }
             );
-            for runtime in ["evloop", "tokio"] {
+            for runtime in [EVLOOP, TOKIO] {
                 progress(&format!(
                     "priority latency, {params}, {runtime}, pair {}/{}",
                     pair + 1,
@@ -557,7 +557,7 @@ fn priority_latency(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                         continue;
                     }
                 };
-                let goal: &'static [Goal] = if with { &[Goal::Ratio(10.0)] } else { &[] };
+                let goal: &'static [Goal] = if with { goals::TOKIO_10 } else { &[] };
                 for (k, metric, goals) in [
                     ("p50_us", "p50 deadline to poll", &[][..]),
                     ("p99_us", "p99 deadline to poll", goal),
@@ -582,7 +582,11 @@ fn priority_latency(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
 }
 
 fn memory(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
-    let runtimes = with_uring(results, &["evloop", "tokio", "raw"], &["evloop-uring"]);
+    let runtimes = with_uring(
+        results,
+        &[EVLOOP, TOKIO, TOKIO_COMPAT, RAW],
+        &[EVLOOP_URING],
+    );
     for pair in 0..plan.pairs {
         for &runtime in &runtimes {
             progress(&format!(
@@ -604,7 +608,7 @@ fn memory(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
                 params_json: json!({"conns": IDLE_CONNS, "buf": IDLE_BUF}),
                 unit: "B",
                 higher_is_better: false,
-                goals: &[Goal::Ratio(2.0)],
+                goals: goals::TOKIO_2,
             };
             results.record(
                 key,
@@ -674,23 +678,23 @@ fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
         Callgrind {
             service: "echo",
             params: "64 B × 50 conns",
-            runtimes: &["evloop", "tokio", "raw", "evloop-uring"],
+            runtimes: &[EVLOOP, TOKIO, TOKIO_COMPAT, RAW, EVLOOP_URING],
             load: &["echo", "--size", "64"],
-            goals: &[Goal::Ratio(2.0)],
+            goals: goals::TOKIO_2,
         },
         Callgrind {
             service: "http",
             params: "shared server, 50 conns",
-            runtimes: &["evloop", "tokio"],
+            runtimes: &[EVLOOP, TOKIO, TOKIO_COMPAT],
             load: &["http"],
-            goals: &[Goal::Ratio(1.0 / 0.6)],
+            goals: goals::TOKIO_0_6,
         },
         Callgrind {
             service: "hyper",
             params: "hyper, 50 conns",
-            runtimes: &["evloop", "tokio"],
+            runtimes: &[EVLOOP, TOKIO],
             load: &["http"],
-            goals: &[Goal::Ratio(1.0 / 0.6)],
+            goals: goals::TOKIO_0_6,
         },
     ];
     for Callgrind {
@@ -703,7 +707,7 @@ fn instructions(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
     {
         let load: Vec<String> = load.iter().map(|a| a.to_string()).collect();
         for &runtime in runtimes {
-            if runtime == "evloop-uring" && !uring_available(results) {
+            if runtime == EVLOOP_URING && !uring_available(results) {
                 continue;
             }
             match callgrind_points(&dir, service, runtime, &load, [k1, k2]) {

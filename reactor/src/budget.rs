@@ -46,14 +46,16 @@ pub fn remaining() -> Option<u32> {
 /// others) and returns `Pending`.
 #[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    BUDGET.with(|b| match b.get() {
-        UNCONSTRAINED => Poll::Ready(()),
-        0 => {
+    BUDGET.with(|b| {
+        let n = b.get();
+        // One test for the common case, a unit left to spend: `n` in 1..UNCONSTRAINED.
+        if n.wrapping_sub(1) < UNCONSTRAINED - 1 {
+            b.set(n - 1);
+            Poll::Ready(())
+        } else if n == 0 {
             cx.waker().wake_by_ref();
             Poll::Pending
-        }
-        n => {
-            b.set(n - 1);
+        } else {
             Poll::Ready(())
         }
     })

@@ -289,8 +289,11 @@ impl crate::reactor::Shared {
         {
             let slab = self.slab.borrow();
             for ev in &events {
-                if ev.token != crate::sys::NOTIFY_TOKEN {
-                    slab.dispatch(ev.token, ev.readiness, &mut wake);
+                if ev.token != crate::sys::NOTIFY_TOKEN
+                    && let Some((reader, writer)) = slab.dispatch(ev.token, ev.readiness)
+                {
+                    wake.extend(reader);
+                    wake.extend(writer);
                 }
             }
         }

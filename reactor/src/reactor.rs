@@ -5,12 +5,11 @@ use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::notifier::Notifier;
 use crate::registration::{Registration, Slab, Token};
-use crate::sys::{Backend, BackendKind, Event, NOTIFY_TOKEN};
+use crate::sys::{Backend, BackendKind, Events, NOTIFY_TOKEN};
 
 /// The events buffer's first size; it doubles, up to [`MAX_EVENTS`], whenever a wait
 /// fills it (libevent's `epoll_dispatch`).
@@ -30,9 +29,9 @@ pub(crate) struct Shared {
     pub(crate) edge_triggered: bool,
     kind: BackendKind,
     notifier: Notifier,
-    events: RefCell<Vec<Event>>,
+    /// The buffer of the backend's waits; `turn` takes it out while it dispatches.
+    events: RefCell<Events>,
     capacity: Cell<usize>,
-    wake: RefCell<Vec<Waker>>,
     turns: Cell<u64>,
     /// The io_uring driver, shared with the completion registrations (which reach it
     /// without borrowing `backend`).
@@ -187,15 +186,15 @@ impl Builder {
         let capacity = self.events_capacity.unwrap_or(INITIAL_EVENTS);
         #[cfg(evloop_uring)]
         let driver = backend.uring_driver().cloned();
+        let kind = backend.kind();
         let shared = Shared {
             slab: RefCell::new(Slab::default()),
             edge_triggered: backend.is_edge_triggered(),
-            kind: backend.kind(),
+            kind,
             backend: RefCell::new(Some(backend)),
             notifier: Notifier::new(signal),
-            events: RefCell::new(Vec::with_capacity(capacity)),
+            events: RefCell::new(Events::new(kind, capacity)),
             capacity: Cell::new(capacity),
-            wake: RefCell::new(Vec::new()),
             turns: Cell::new(0),
             #[cfg(evloop_uring)]
             driver,
@@ -348,7 +347,9 @@ impl Reactor {
                 timeout = Some(Duration::ZERO);
             }
         }
-        let mut events = shared.events.borrow_mut();
+        // Out of its cell while the wakers run, so that nothing of the reactor is
+        // borrowed when they do.
+        let mut events = shared.events.take();
         events.clear();
         let capacity = shared.capacity.get();
         let result = loop {
@@ -385,40 +386,50 @@ impl Reactor {
             }
         };
         shared.notifier.unpark();
-        result?;
-
-        if events.len() >= capacity && capacity < MAX_EVENTS {
-            let grown = (capacity * 2).min(MAX_EVENTS);
-            shared.capacity.set(grown);
-            let len = events.len();
-            events.reserve(grown.saturating_sub(len));
+        if let Err(e) = result {
+            *shared.events.borrow_mut() = events;
+            return Err(e);
         }
 
-        let mut wake = shared.wake.borrow_mut();
+        if events.len() >= capacity && capacity < MAX_EVENTS {
+            // The backend's next wait makes room for the larger capacity.
+            shared.capacity.set((capacity * 2).min(MAX_EVENTS));
+        }
+
+        // Straight from the backend's buffer: each event sets its registration's bits
+        // and wakes what waits on them at once, with only the slab borrowed, and only
+        // while the wakers are taken out of the slot (a waker may register, deregister
+        // or poll). A waker that panics ends the dispatch: the panic goes on to the
+        // caller, and the events after it in this batch are lost with it.
+        let mut dispatched = 0;
+        events.for_each(
+            // Inlined into the loop over each form of the buffer: a call per event
+            // would cost more than the dispatch itself.
+            #[inline(always)]
+            |token, readiness| {
+                if token == NOTIFY_TOKEN {
+                    if let Some(backend) = shared.backend.borrow_mut().as_mut() {
+                        backend.drain_notifier();
+                    }
+                    return;
+                }
+                let woken = shared.slab.borrow().dispatch(token, readiness);
+                if let Some((reader, writer)) = woken {
+                    dispatched += 1;
+                    if let Some(waker) = reader {
+                        waker.wake();
+                    }
+                    if let Some(waker) = writer {
+                        waker.wake();
+                    }
+                }
+            },
+        );
+        *shared.events.borrow_mut() = events;
         // io_uring's completions wake their tasks directly, not through readiness.
         #[cfg(evloop_uring)]
         if let Some(driver) = &shared.driver {
-            driver.take_wakers(&mut wake);
-        }
-        let mut dispatched = 0;
-        {
-            let slab = shared.slab.borrow();
-            for ev in events.iter() {
-                if ev.token != NOTIFY_TOKEN && slab.dispatch(ev.token, ev.readiness, &mut wake) {
-                    dispatched += 1;
-                }
-            }
-        }
-        drop(events);
-        // Wake outside every borrow: a waker may register, deregister or poll.
-        let mut pending = std::mem::take(&mut *wake);
-        drop(wake);
-        for w in pending.drain(..) {
-            w.wake();
-        }
-        let mut wake = shared.wake.borrow_mut();
-        if wake.capacity() < pending.capacity() {
-            *wake = pending;
+            driver.wake_completed();
         }
         Ok(dispatched)
     }

@@ -98,6 +98,12 @@ impl Readiness {
     pub const fn bits(self) -> u8 {
         self.0
     }
+
+    /// The readiness with these raw bits (as [`bits`](Readiness::bits) gives them).
+    #[cfg_attr(not(evloop_epoll), allow(dead_code))]
+    pub(crate) const fn from_bits(bits: u8) -> Readiness {
+        Readiness(bits)
+    }
 }
 
 impl BitOr for Readiness {

@@ -129,6 +129,9 @@ impl Slot {
     }
 }
 
+/// The wakers an event takes from its slot: the reader's and the writer's.
+pub(crate) type Wakers = (Option<Waker>, Option<Waker>);
+
 /// The registrations of one reactor.
 #[derive(Default)]
 pub(crate) struct Slab {
@@ -160,7 +163,7 @@ impl Slab {
     }
 
     /// Frees the slot of `token`; returns its wakers, or `None` when it was already free.
-    pub(crate) fn remove(&mut self, token: Token) -> Option<(Option<Waker>, Option<Waker>)> {
+    pub(crate) fn remove(&mut self, token: Token) -> Option<Wakers> {
         let slot = self.get(token)?;
         slot.occupied.set(false);
         slot.generation.set(slot.generation.get().wrapping_add(1));
@@ -193,27 +196,26 @@ impl Slab {
             .filter(|s| s.occupied.get() && s.generation.get() == token.generation)
     }
 
-    /// Applies one event: ORs its bits in and moves the wakers it satisfies to `wake`.
-    /// Events for a stale token are dropped. Returns whether the token was live.
-    // Always inlined into the turn's dispatch loop, the hot caller; `into_std`'s drain on
+    /// Applies one event: ORs its bits in and takes the wakers it satisfies, for the
+    /// caller to wake once the slab is no longer borrowed. `None` for a stale token,
+    /// whose event is dropped.
+    // Inlined into the turn's dispatch loop, the hot caller; `into_std`'s drain on
     // io_uring is the other one.
-    #[inline(always)]
-    pub(crate) fn dispatch(&self, token: u64, readiness: Readiness, wake: &mut Vec<Waker>) -> bool {
-        let Some(slot) = self.get(Token::from_u64(token)) else {
-            return false;
-        };
+    #[inline]
+    pub(crate) fn dispatch(&self, token: u64, readiness: Readiness) -> Option<Wakers> {
+        let slot = self.get(Token::from_u64(token))?;
         slot.readiness.set(slot.readiness.get() | readiness);
-        if readiness.intersects(Readiness::READ_INTEREST)
-            && let Some(w) = slot.reader.take()
-        {
-            wake.push(w);
-        }
-        if readiness.intersects(Readiness::WRITE_INTEREST)
-            && let Some(w) = slot.writer.take()
-        {
-            wake.push(w);
-        }
-        true
+        let reader = if readiness.intersects(Readiness::READ_INTEREST) {
+            slot.reader.take()
+        } else {
+            None
+        };
+        let writer = if readiness.intersects(Readiness::WRITE_INTEREST) {
+            slot.writer.take()
+        } else {
+            None
+        };
+        Some((reader, writer))
     }
 
     /// Which directions of `token` have a waiting waker (for the poll backend).
@@ -439,12 +441,33 @@ impl Registration {
             slot.store_waker(dir, cx);
             return Poll::Pending;
         }
+        if budget::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        match op(&mut data) {
+            Err(e) => self.poll_io_again(dir, cx, e, data, op),
+            result => Poll::Ready(result),
+        }
+    }
+
+    /// The rest of [`poll_io_with`](Registration::poll_io_with) after an operation
+    /// failed: `WouldBlock` clears readiness and refunds the budget, `EINTR` retries, and
+    /// either goes round again while the fd is still ready. Out of line, so that the path
+    /// of an operation that succeeds keeps few values alive across its syscall.
+    #[cold]
+    #[inline(never)]
+    fn poll_io_again<D, R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        mut error: io::Error,
+        mut data: D,
+        mut op: impl FnMut(&mut D) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let slot = &*self.slot;
         loop {
-            if budget::poll_proceed(cx).is_pending() {
-                return Poll::Pending;
-            }
-            match op(&mut data) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            match error.kind() {
+                io::ErrorKind::WouldBlock => {
                     self.clear_readiness(dir.clearable());
                     budget::refund();
                     // The closed bits are sticky: a read-closed fd is still read-ready.
@@ -453,7 +476,14 @@ impl Registration {
                         return Poll::Pending;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                io::ErrorKind::Interrupted => {}
+                _ => return Poll::Ready(Err(error)),
+            }
+            if budget::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
+            match op(&mut data) {
+                Err(e) => error = e,
                 result => return Poll::Ready(result),
             }
         }
@@ -557,17 +587,17 @@ mod tests {
         assert!(Rc::ptr_eq(&old_slot, &new_slot), "the slot is reused");
         let count = Arc::new(Count(AtomicUsize::new(0)));
         new_slot.reader.set(Some(Waker::from(count.clone())));
-        let mut wake = Vec::new();
         assert!(
-            !slab.dispatch(old.to_u64(), Readiness::READABLE, &mut wake),
+            slab.dispatch(old.to_u64(), Readiness::READABLE).is_none(),
             "stale token ignored"
         );
-        assert!(wake.is_empty());
         assert!(new_slot.readiness.get().is_empty());
         assert_eq!(slab.interest(old.to_u64()), Interest::default());
         assert!(slab.interest(new.to_u64()).read);
-        assert!(slab.dispatch(new.to_u64(), Readiness::READABLE, &mut wake));
-        assert_eq!(wake.len(), 1);
+        let (reader, writer) = slab
+            .dispatch(new.to_u64(), Readiness::READABLE)
+            .expect("a live token");
+        assert!(reader.is_some() && writer.is_none());
         assert!(!slab.interest(new.to_u64()).read, "the waker was taken");
         assert!(
             slab.remove(old).is_none(),

@@ -127,7 +127,7 @@ struct Conn<'a, S, T: Sleeper> {
     out: Vec<u8>,
 }
 
-impl<S, T> Conn<'_, S, T>
+impl<'a, S, T> Conn<'a, S, T>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     T: Sleeper,
@@ -143,7 +143,15 @@ where
                     Parsed::Complete(head, len) => {
                         self.start += len;
                         head_started = None;
-                        if let Some(end) = self.answer(&head).await? {
+                        // The common request, with neither a body nor a delay, is answered
+                        // at once, without the state of an `async` call.
+                        let end =
+                            if head.body_len == 0 && !matches!(head.route, Route::Delay(Some(_))) {
+                                self.write_answer(&head)
+                            } else {
+                                self.answer(&head).await?
+                            };
+                        if let Some(end) = end {
                             return Ok(end);
                         }
                         if self.out.len() >= FLUSH_AT {
@@ -163,16 +171,21 @@ where
             if !self.out.is_empty() {
                 self.flush().await?;
             }
+            // Measured from the last read (`now`), which took the last byte: reading the
+            // clock again per request would cost more than the rest of the deadline.
             let deadline = match head_started {
                 Some(started) => started + self.config.header_timeout,
-                None => Instant::now() + self.config.idle_timeout,
+                None => self.now + self.config.idle_timeout,
             };
             if self.end - self.start >= self.buf.len() {
                 return self.refuse(Status::HeadersTooLarge);
             }
             // Between requests, a drain closes the connection.
             let idle = head_started.is_none() && self.start == self.end;
-            let n = match self.read_into_buf(deadline, idle).await {
+            // The read's future is awaited here rather than through an `async` call:
+            // this is the hot path, and a nested state machine would cost it a frame.
+            let read = self.read_some(deadline, idle).await;
+            let n = match self.took(read) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Ok(End::Close),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut && head_started.is_some() => {
@@ -188,12 +201,15 @@ where
             }
             head_started.get_or_insert(self.now);
             // Parse again only once a line is complete: a client sending a byte at a time
-            // costs one parse per line, not one per byte.
-            parse = self.buf[self.end - n..self.end].contains(&b'\n');
+            // costs one parse per line, not one per byte. A whole request ends the read
+            // with its last `\n`, so that byte is looked at first.
+            let fresh = &self.buf[self.end - n..self.end];
+            parse = fresh.last() == Some(&b'\n') || fresh.contains(&b'\n');
         }
     }
 
-    /// Answers one request whose head was consumed; `Some` ends the connection.
+    /// Answers one request whose head was consumed, waiting for its delay and taking its
+    /// body; `Some` ends the connection.
     async fn answer(&mut self, head: &Head) -> io::Result<Option<End>> {
         if head.body_len > self.config.max_body_bytes {
             return self.refuse(Status::PayloadTooLarge).map(Some);
@@ -201,6 +217,17 @@ where
         if let (Route::Delay(Some(ms)), Method::Get | Method::Head) = (head.route, head.method) {
             self.delay(ms).await?;
         }
+        let end = self.write_answer(head);
+        if head.body_len > 0 {
+            let echo = head.route == Route::Echo && head.method == Method::Post;
+            self.body(head.body_len, echo).await?;
+        }
+        Ok(end)
+    }
+
+    /// Queues the answer to `head` (its head and, but for `POST /echo`, its body);
+    /// `Some` ends the connection after it.
+    fn write_answer(&mut self, head: &Head) -> Option<End> {
         // A drain that began before the answer is written makes it the last.
         let keep_alive = head.keep_alive && !self.drain.begun();
         let buffered = (self.end - self.start) as u64;
@@ -216,11 +243,7 @@ where
             &date,
         );
         Stats::count(&self.stats.requests);
-        if head.body_len > 0 {
-            let echo = head.route == Route::Echo && head.method == Method::Post;
-            self.body(head.body_len, echo).await?;
-        }
-        Ok((!keep_alive).then_some(End::Close))
+        (!keep_alive).then_some(End::Close)
     }
 
     /// Waits `ms` milliseconds for `GET /delay`, after writing out the answers before it.
@@ -279,6 +302,13 @@ where
         deadline: Instant,
         drainable: bool,
     ) -> io::Result<Option<usize>> {
+        let read = self.read_some(deadline, drainable).await;
+        self.took(read)
+    }
+
+    /// Makes room after the unread bytes, and returns the future of one read into it
+    /// (see [`ReadSome`]); [`took`](Conn::took) books what it read.
+    fn read_some(&mut self, deadline: Instant, drainable: bool) -> ReadSome<'_, 'a, S, T> {
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         } else if self.end == self.buf.len() {
@@ -293,14 +323,20 @@ where
             drain,
             ..
         } = self;
-        let n = ReadSome {
+        ReadSome {
             stream,
             into: &mut buf[*end..],
             clock,
             drain: drainable.then_some(drain),
             deadline,
         }
-        .await?;
+    }
+
+    /// Books the outcome of a [`read_some`](Conn::read_some): the bytes it read, and
+    /// when it returned.
+    #[inline]
+    fn took(&mut self, read: io::Result<Option<usize>>) -> io::Result<Option<usize>> {
+        let n = read?;
         self.now = Instant::now();
         if let Some(n) = n {
             self.end += n;
@@ -308,32 +344,25 @@ where
         Ok(n)
     }
 
-    /// Writes out every queued answer, or fails with `TimedOut` after the write timeout.
-    async fn flush(&mut self) -> io::Result<()> {
-        let deadline = Instant::now() + self.config.write_timeout;
+    /// Writes out every queued answer, or fails with `TimedOut` once the write timeout
+    /// has passed since the last read (the one that brought the requests answered).
+    fn flush(&mut self) -> Flush<'_, 'a, S, T> {
         let Conn {
-            stream, out, clock, ..
+            stream,
+            out,
+            clock,
+            now,
+            config,
+            ..
         } = self;
-        let mut written = 0;
-        while written < out.len() {
-            let n = poll_fn(
-                |cx| match Pin::new(&mut *stream).poll_write(cx, &out[written..]) {
-                    Poll::Ready(result) => Poll::Ready(result),
-                    Poll::Pending => clock
-                        .poll_expired(cx, deadline)
-                        .map(|()| Err(io::ErrorKind::TimedOut.into())),
-                },
-            )
-            .await;
-            match n {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        Flush {
+            stream,
+            out,
+            written: 0,
+            clock,
+            since: *now,
+            timeout: config.write_timeout,
         }
-        out.clear();
-        Ok(())
     }
 
     /// Ends the connection the way `end` says.
@@ -398,6 +427,44 @@ impl<S: AsyncRead + Unpin, T: Sleeper> Future for ReadSome<'_, '_, S, T> {
                 }
             }
         }
+    }
+}
+
+/// Writes out `out`, then clears it; `TimedOut` once `timeout` has passed `since`. A
+/// future of its own, as [`ReadSome`], so that its poll is inlined into the
+/// connection's state machine.
+struct Flush<'c, 'a, S, T: Sleeper> {
+    stream: &'c mut S,
+    out: &'c mut Vec<u8>,
+    written: usize,
+    clock: &'c mut Clock<'a, T>,
+    since: Instant,
+    timeout: Duration,
+}
+
+impl<S: AsyncWrite + Unpin, T: Sleeper> Future for Flush<'_, '_, S, T> {
+    type Output = io::Result<()>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        while this.written < this.out.len() {
+            match Pin::new(&mut *this.stream).poll_write(cx, &this.out[this.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => this.written += n,
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                // The deadline is worked out only by a write that has to wait.
+                Poll::Pending => {
+                    return this
+                        .clock
+                        .poll_expired(cx, this.since + this.timeout)
+                        .map(|()| Err(io::ErrorKind::TimedOut.into()));
+                }
+            }
+        }
+        this.out.clear();
+        Poll::Ready(Ok(()))
     }
 }
 

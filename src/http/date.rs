@@ -17,7 +17,7 @@ pub(crate) const FIELD_LEN: usize = 6 + LEN + 2;
 
 /// A whole `Date` header field, `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n`: copied into
 /// an answer in one piece.
-pub(crate) type Field = [u8; FIELD_LEN];
+pub type Field = [u8; FIELD_LEN];
 
 /// The field of the current second, and when it stops being current.
 #[derive(Clone, Copy)]
@@ -39,7 +39,7 @@ thread_local! {
 /// The `Date` field of the wall clock's current second, with `now` a recent reading of
 /// the monotonic clock (it only decides whether the cached value is still current).
 #[inline]
-pub(crate) fn current(now: Instant) -> Field {
+pub fn current(now: Instant) -> Field {
     CACHED.with(|cached| {
         let c = cached.get();
         if c.until.is_some_and(|until| now < until) {

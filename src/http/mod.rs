@@ -79,6 +79,43 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 pub use conn::{serve_connection, serve_connection_graceful};
+
+/// The parser and the answer writer that [`serve_connection`] is built from, for a
+/// connection loop over another I/O stack (the benchmarks run them over tokio's
+/// `BufReader` and `BufWriter`, as a tokio user would).
+///
+/// A loop answers what it has read in order: [`parse`](proto::parse) the head at the
+/// start of the unread bytes; on [`Complete`](proto::Parsed::Complete), consume its
+/// length, count it with [`Stats::request`] and append the
+/// [`answer`](proto::answer) to the output (and for `POST /echo` the body, copied
+/// from the input); on [`Refused`](proto::Parsed::Refused), append the
+/// [`refuse`](proto::refuse) answer and close after writing it; on
+/// [`Partial`](proto::Parsed::Partial), read more (a head that fills
+/// [`Config::max_header_bytes`] unfinished is refused with
+/// [`HeadersTooLarge`](proto::Status::HeadersTooLarge)). Every answer takes the
+/// [`date`](proto::date) field of the time its request was read.
+///
+/// ```
+/// use std::time::Instant;
+///
+/// use evloop::http::Config;
+/// use evloop::http::proto::{Parsed, answer, date, parse};
+///
+/// let raw = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+/// let Parsed::Complete(head, len) = parse(raw, &Config::default()) else {
+///     panic!("a whole head");
+/// };
+/// assert_eq!(len, raw.len());
+/// let mut out = Vec::new();
+/// answer(&mut out, &head, head.keep_alive, 0, &date(Instant::now()));
+/// assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+/// assert!(out.ends_with(b"\r\n\r\nHello, world!"));
+/// ```
+pub mod proto {
+    pub use super::date::{Field as DateField, current as date};
+    pub use super::request::{Head, MAX_DELAY_MS, Method, Parsed, Route, parse};
+    pub use super::response::{CONTINUE, Status, answer, refuse};
+}
 /// `/delay`'s parameter and its refusal, shared with the hyper example.
 #[cfg(feature = "hyper")]
 pub(crate) use {request::delay_ms, response::BAD_DELAY};
@@ -94,7 +131,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// The body of a request must arrive within this time of its head (default 30 s).
     pub body_timeout: Duration,
-    /// The peer must take each answer within this time (default 30 s).
+    /// The peer must take each answer within this time of the read that brought its
+    /// request (default 30 s).
     pub write_timeout: Duration,
     /// How long a closing connection drains what the peer still sends (default 1 s).
     pub linger_timeout: Duration,
@@ -208,6 +246,26 @@ impl Stats {
     /// Connections closed by a timeout.
     pub fn timed_out(&self) -> u64 {
         self.timed_out.load(Relaxed)
+    }
+
+    /// Counts a connection (for a connection loop of its own; see [`proto`]).
+    pub fn connection(&self) {
+        Stats::count(&self.connections);
+    }
+
+    /// Counts a request answered with a route's answer.
+    pub fn request(&self) {
+        Stats::count(&self.requests);
+    }
+
+    /// Counts a request refused as hostile or malformed.
+    pub fn reject(&self) {
+        Stats::count(&self.rejected);
+    }
+
+    /// Counts a connection closed by a timeout.
+    pub fn time_out(&self) {
+        Stats::count(&self.timed_out);
     }
 
     fn count(counter: &AtomicU64) {

@@ -7,47 +7,58 @@ use super::{Config, MAX_HEADERS};
 
 /// The request methods the routes know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Method {
+pub enum Method {
+    /// `GET`.
     Get,
+    /// `HEAD`: the `GET` answer without its body.
     Head,
+    /// `POST`.
     Post,
+    /// Any other method (answered `405` on a known route).
     Other,
 }
 
 /// The resources the server has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Route {
+pub enum Route {
+    /// `/`: `Hello, world!`.
     Hello,
+    /// `/json`: `{"message":"Hello, world!"}`.
     Json,
+    /// `/echo`: the request body back (`POST`).
     Echo,
+    /// `/loop`: the loop index of the server's `Stats`.
     Loop,
     /// `/delay?ms=N`: the delay in milliseconds, or `None` if `N` is missing, malformed
     /// or above [`MAX_DELAY_MS`].
     Delay(Option<u32>),
+    /// Any other path: `404`.
     NotFound,
 }
 
 /// The longest delay `GET /delay?ms=N` takes.
-pub(crate) const MAX_DELAY_MS: u32 = 10_000;
+pub const MAX_DELAY_MS: u32 = 10_000;
 
 /// A parsed, checked request head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Head {
-    pub(crate) method: Method,
-    pub(crate) route: Route,
+pub struct Head {
+    /// The method.
+    pub method: Method,
+    /// The resource the target names.
+    pub route: Route,
     /// The `1` of HTTP/1.1 (0 or 1).
-    pub(crate) minor: u8,
+    pub minor: u8,
     /// Whether the connection stays open after the answer.
-    pub(crate) keep_alive: bool,
+    pub keep_alive: bool,
     /// The body's length (`Content-Length`, 0 without one).
-    pub(crate) body_len: u64,
+    pub body_len: u64,
     /// `Expect: 100-continue` was sent.
-    pub(crate) expects_continue: bool,
+    pub expects_continue: bool,
 }
 
 /// What [`parse`] made of the buffered bytes.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Parsed {
+pub enum Parsed {
     /// A complete head of this many bytes.
     Complete(Head, usize),
     /// The head is not complete yet.
@@ -56,8 +67,11 @@ pub(crate) enum Parsed {
     Refused(Status),
 }
 
-/// Parses the head at the start of `buf`.
-pub(crate) fn parse(buf: &[u8], config: &Config) -> Parsed {
+/// Parses the head at the start of `buf`, under the limits of `config`
+/// ([`Config::max_headers`]; the caller enforces [`Config::max_header_bytes`] by the size
+/// of its buffer: a head still [`Partial`](Parsed::Partial) with the buffer full is a
+/// `431`).
+pub fn parse(buf: &[u8], config: &Config) -> Parsed {
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let max_headers = config.max_headers.clamp(1, MAX_HEADERS);
     let mut req = httparse::Request::new(&mut []);

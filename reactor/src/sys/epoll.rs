@@ -5,13 +5,17 @@
 //! wait tries it, and an `ENOSYS` (or `EPERM` from a seccomp filter) switches the whole
 //! process to `epoll_wait` with the timeout rounded up to the next millisecond, so a
 //! wait never ends before its deadline. The notifier is an eventfd.
+//!
+//! A wait leaves the kernel's `epoll_event`s in the facade's buffer; the facade
+//! normalises each one ([`readiness`]) as it dispatches it, and calls
+//! `drain_notifier` when the eventfd's event is among them.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use super::{Event, NOTIFY_TOKEN, cvt, timeout_ms, timespec};
+use super::{NOTIFY_TOKEN, cvt, timeout_ms, timespec};
 use crate::Readiness;
 use crate::notifier::Signal;
 
@@ -34,7 +38,6 @@ pub(crate) struct Epoll {
     epfd: OwnedFd,
     /// The eventfd the notifier writes; registered level-triggered under `NOTIFY_TOKEN`.
     eventfd: OwnedFd,
-    buf: Vec<libc::epoll_event>,
 }
 
 impl Epoll {
@@ -62,14 +65,7 @@ impl Epoll {
             )
         })?;
         let signal = Signal::eventfd(eventfd.try_clone()?);
-        Ok((
-            Epoll {
-                epfd,
-                eventfd,
-                buf: Vec::new(),
-            },
-            signal,
-        ))
+        Ok((Epoll { epfd, eventfd }, signal))
     }
 
     pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
@@ -110,49 +106,40 @@ impl Epoll {
         }
     }
 
+    /// Waits, then leaves the events in `buf` (cleared first), at most `capacity`.
     pub(crate) fn wait(
         &mut self,
-        events: &mut Vec<Event>,
+        buf: &mut Vec<libc::epoll_event>,
         capacity: usize,
         timeout: Option<Duration>,
     ) -> io::Result<()> {
-        if self.buf.capacity() < capacity {
-            self.buf.reserve_exact(capacity - self.buf.len());
+        buf.clear();
+        if buf.capacity() < capacity {
+            buf.reserve_exact(capacity);
         }
-        let max = self.buf.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
-        let n = self.epoll_wait(max, timeout)?;
-        // SAFETY: the kernel initialised the first `n` entries (n <= max <= capacity).
-        unsafe { self.buf.set_len(n) };
-        for ev in &self.buf {
-            let token = ev.u64;
-            if token == NOTIFY_TOKEN {
-                self.drain_eventfd();
-                events.push(Event {
-                    token,
-                    readiness: Readiness::READABLE,
-                });
-                continue;
-            }
-            events.push(Event {
-                token,
-                readiness: readiness(ev.events),
-            });
-        }
-        // SAFETY: epoll_event is plain data; shrinking the length drops nothing.
-        unsafe { self.buf.set_len(0) };
+        let max = capacity.min(libc::c_int::MAX as usize) as libc::c_int;
+        let n = self.epoll_wait(buf.as_mut_ptr(), max, timeout)?;
+        // SAFETY: the kernel initialised the first `n` entries (n <= max <= capacity),
+        // and `epoll_event` is plain data.
+        unsafe { buf.set_len(n) };
         Ok(())
     }
 
-    fn epoll_wait(&mut self, max: libc::c_int, timeout: Option<Duration>) -> io::Result<usize> {
+    /// `epoll_pwait2` or `epoll_wait` into `ptr`, which has room for `max` events.
+    fn epoll_wait(
+        &mut self,
+        ptr: *mut libc::epoll_event,
+        max: libc::c_int,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
         let epfd = self.epfd.as_raw_fd();
-        let ptr = self.buf.as_mut_ptr();
         // Zero and infinite timeouts need no precision: use the plain call.
         let precise =
             matches!(timeout, Some(d) if !d.is_zero() && d.subsec_nanos() % 1_000_000 != 0);
         if precise && PWAIT2.load(Ordering::Relaxed) != 2 {
             let ts = timespec(timeout.unwrap_or_default());
-            // SAFETY: epfd is open; `ptr` points to `max` writable epoll_events (capacity
-            // reserved above); `ts` lives across the call; a null sigmask means "keep the
+            // SAFETY: epfd is open; `ptr` points to `max` writable epoll_events (the
+            // caller reserved them); `ts` lives across the call; a null sigmask means "keep the
             // current mask", and the sigset size is then ignored.
             let ret = unsafe {
                 libc::syscall(
@@ -180,7 +167,8 @@ impl Epoll {
         Ok(n as usize)
     }
 
-    fn drain_eventfd(&self) {
+    /// Reads the eventfd, so that it is not reported again until the next notification.
+    pub(crate) fn drain_notifier(&self) {
         let mut value: u64 = 0;
         // SAFETY: the eventfd is open (owned by self); we read exactly 8 bytes into a u64.
         // A failure (EAGAIN when already drained) needs no handling.
@@ -188,27 +176,91 @@ impl Epoll {
     }
 }
 
-/// Normalises epoll (and `poll`, whose bits agree on Linux) event bits.
+/// The normalised readiness of an event's bits (see the contract in `sys/mod.rs`): one
+/// table lookup for `EPOLLIN`, `EPOLLPRI`, `EPOLLOUT`, `EPOLLERR` and `EPOLLHUP`, the
+/// five low bits, and one test for `EPOLLRDHUP`. The notifier's event is readable.
+#[inline(always)]
 pub(crate) fn readiness(bits: u32) -> Readiness {
-    let bits = bits as libc::c_int;
-    let mut r = Readiness::EMPTY;
-    if bits & (libc::EPOLLIN | libc::EPOLLPRI) != 0 {
-        r |= Readiness::READABLE;
-    }
-    if bits & libc::EPOLLOUT != 0 {
-        r |= Readiness::WRITABLE;
-    }
-    if bits & libc::EPOLLRDHUP != 0 {
+    let mut r = Readiness::from_bits(LOW_BITS[(bits & 0x1f) as usize]);
+    if bits & libc::EPOLLRDHUP as u32 != 0 {
         r |= Readiness::READABLE | Readiness::READ_CLOSED;
     }
+    r
+}
+
+const _: () = assert!(
+    libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP == 0x1f,
+    "the table covers the five low event bits"
+);
+
+/// The readiness of each combination of the five low epoll bits.
+static LOW_BITS: [u8; 32] = {
+    let mut table = [0u8; 32];
+    let mut bits = 0;
+    while bits < 32 {
+        table[bits] = readiness_slow(bits as u32).bits();
+        bits += 1;
+    }
+    table
+};
+
+/// The normalisation, bit by bit: what the table is built from.
+const fn readiness_slow(bits: u32) -> Readiness {
+    let bits = bits as libc::c_int;
+    let mut r = 0;
+    if bits & (libc::EPOLLIN | libc::EPOLLPRI) != 0 {
+        r |= Readiness::READABLE.bits();
+    }
+    if bits & libc::EPOLLOUT != 0 {
+        r |= Readiness::WRITABLE.bits();
+    }
+    if bits & libc::EPOLLRDHUP != 0 {
+        r |= Readiness::READABLE.bits() | Readiness::READ_CLOSED.bits();
+    }
     if bits & libc::EPOLLHUP != 0 {
-        r |= Readiness::READABLE
-            | Readiness::WRITABLE
-            | Readiness::READ_CLOSED
-            | Readiness::WRITE_CLOSED;
+        r |= Readiness::READABLE.bits()
+            | Readiness::WRITABLE.bits()
+            | Readiness::READ_CLOSED.bits()
+            | Readiness::WRITE_CLOSED.bits();
     }
     if bits & libc::EPOLLERR != 0 {
-        r |= Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR;
+        r |= Readiness::READABLE.bits() | Readiness::WRITABLE.bits() | Readiness::ERROR.bits();
     }
-    r
+    Readiness::from_bits(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_agrees_with_the_bit_by_bit_normalisation() {
+        let all = [
+            libc::EPOLLIN,
+            libc::EPOLLPRI,
+            libc::EPOLLOUT,
+            libc::EPOLLERR,
+            libc::EPOLLHUP,
+            libc::EPOLLRDHUP,
+        ];
+        for mask in 0..1u32 << all.len() {
+            let bits = all
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .fold(0, |acc, (_, b)| acc | *b as u32);
+            assert_eq!(readiness(bits), readiness_slow(bits), "bits {bits:#x}");
+        }
+        assert_eq!(
+            readiness(libc::EPOLLIN as u32 | libc::EPOLLOUT as u32),
+            Readiness::READABLE | Readiness::WRITABLE
+        );
+        assert_eq!(
+            readiness(libc::EPOLLHUP as u32),
+            Readiness::READABLE
+                | Readiness::WRITABLE
+                | Readiness::READ_CLOSED
+                | Readiness::WRITE_CLOSED
+        );
+    }
 }

@@ -19,24 +19,34 @@
 //! - `wait(events, capacity, timeout)` (epoll, kqueue), or
 //!   `wait(events, timeout, interests)` (poll, which asks the slab which directions have
 //!   a waiting waker): block until at least one event, the notifier, or the timeout, and
-//!   append normalised [`Event`]s, at most `capacity` of them for one wait.
+//!   leave what the wait returned in `events`, at most `capacity` events for one wait.
 //!   `timeout == None` is infinite; a longer one is capped at [`MAX_WAIT`]. EINTR is
 //!   returned as `ErrorKind::Interrupted`; the facade treats it as zero events.
+//! - `drain_notifier()`: the facade calls it when a wait returned the notifier's event,
+//!   so that the OS object does not stay readable (epoll reads its eventfd; poll drains
+//!   its pipe during the wait and kqueue's `EV_CLEAR` needs nothing, so theirs do
+//!   nothing).
+//!
+//! [`Events`] is the facade's, and holds the events in each backend's own form: epoll
+//! leaves the kernel's `epoll_event`s, which the facade normalises one by one as it
+//! dispatches them (no copy of the buffer), and poll and kqueue append normalised
+//! [`Event`]s. The facade reads them after the wait without borrowing the backend, so a
+//! waker it wakes may register or deregister.
 //!
 //! The io_uring backend (`uring.rs`) keeps this contract for the fds registered for
 //! readiness (multishot polls) and adds one thing: its `wait` also handles the
 //! completions of the sockets registered with `register_socket`, and keeps the wakers
-//! they concern for the facade to take after the wait (with a `NOTIFY_TOKEN` event when
-//! no readiness event came, so that the facade knows the wait did not time out). The
-//! events buffer's capacity is a hint there: one wait hands over every completion that
+//! they concern for the facade to wake after its dispatch (`Driver::wake_completed`),
+//! with a `NOTIFY_TOKEN` event when no readiness event came, so that the facade knows the
+//! wait did not time out. Its events are a normalised list, as poll's and kqueue's, and
+//! the buffer's capacity is a hint there: one wait hands over every completion that
 //! arrived.
 //!
 //! [`Backend::is_edge_triggered`] (true but for poll) tells the facade whether readiness
 //! may be cleared after a short read or write; [`Backend::kind`] names the backend.
 //!
 //! Events are normalised: HUP and ERR mark both directions ready, RDHUP (or `EV_EOF` on
-//! a read filter) marks read-closed. The notifier's event carries [`NOTIFY_TOKEN`] and
-//! is drained by the backend itself before it is returned.
+//! a read filter) marks read-closed. The notifier's event carries [`NOTIFY_TOKEN`].
 
 use std::io;
 use std::os::fd::RawFd;
@@ -80,6 +90,75 @@ pub(crate) const MAX_WAIT: Duration = Duration::from_secs(35 * 60);
 pub(crate) struct Event {
     pub(crate) token: u64,
     pub(crate) readiness: Readiness,
+}
+
+/// What one wait returned, in the backend's own form (see the module docs).
+#[derive(Debug)]
+pub(crate) enum Events {
+    /// The kernel's `epoll_event`s, normalised as they are read.
+    #[cfg(evloop_epoll)]
+    Epoll(Vec<libc::epoll_event>),
+    /// Normalised events (poll, kqueue).
+    List(Vec<Event>),
+}
+
+impl Default for Events {
+    /// An empty list that has not allocated: a placeholder while the facade holds the
+    /// real buffer.
+    fn default() -> Events {
+        Events::List(Vec::new())
+    }
+}
+
+impl Events {
+    /// An empty buffer in the form `kind`'s wait fills, with room for `capacity` events.
+    pub(crate) fn new(kind: BackendKind, capacity: usize) -> Events {
+        match kind {
+            #[cfg(evloop_epoll)]
+            BackendKind::Epoll => Events::Epoll(Vec::with_capacity(capacity)),
+            _ => Events::List(Vec::with_capacity(capacity)),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            #[cfg(evloop_epoll)]
+            Events::Epoll(v) => v.len(),
+            Events::List(v) => v.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn clear(&mut self) {
+        match self {
+            #[cfg(evloop_epoll)]
+            Events::Epoll(v) => v.clear(),
+            Events::List(v) => v.clear(),
+        }
+    }
+
+    /// Calls `f` with each event's token and normalised readiness, in the order the
+    /// wait returned them.
+    #[inline(always)]
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u64, Readiness)) {
+        match self {
+            #[cfg(evloop_epoll)]
+            Events::Epoll(v) => {
+                for ev in v {
+                    let token = ev.u64;
+                    f(token, epoll::readiness(ev.events));
+                }
+            }
+            Events::List(v) => {
+                for ev in v {
+                    f(ev.token, ev.readiness);
+                }
+            }
+        }
+    }
 }
 
 /// What a registration is waiting for; only the level-triggered poll backend asks.
@@ -272,19 +351,32 @@ impl Backend {
 
     pub(crate) fn wait(
         &mut self,
-        events: &mut Vec<Event>,
+        events: &mut Events,
         capacity: usize,
         timeout: Option<Duration>,
         interests: &dyn Fn(u64) -> Interest,
     ) -> io::Result<()> {
+        match (self, events) {
+            #[cfg(evloop_epoll)]
+            (Backend::Epoll(b), Events::Epoll(buf)) => b.wait(buf, capacity, timeout),
+            #[cfg(evloop_kqueue)]
+            (Backend::Kqueue(b), Events::List(list)) => b.wait(list, capacity, timeout),
+            (Backend::Poll(b), Events::List(list)) => b.wait(list, timeout, interests),
+            #[cfg(evloop_uring)]
+            (Backend::Uring(b), Events::List(list)) => b.driver.wait(list, timeout),
+            #[allow(unreachable_patterns)]
+            (backend, _) => unreachable!(
+                "the events buffer was made for another backend than {}",
+                backend.kind().name()
+            ),
+        }
+    }
+
+    pub(crate) fn drain_notifier(&mut self) {
         match self {
             #[cfg(evloop_epoll)]
-            Backend::Epoll(b) => b.wait(events, capacity, timeout),
-            #[cfg(evloop_kqueue)]
-            Backend::Kqueue(b) => b.wait(events, capacity, timeout),
-            Backend::Poll(b) => b.wait(events, timeout, interests),
-            #[cfg(evloop_uring)]
-            Backend::Uring(b) => b.driver.wait(events, timeout),
+            Backend::Epoll(b) => b.drain_notifier(),
+            _ => {}
         }
     }
 }

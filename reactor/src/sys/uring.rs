@@ -282,7 +282,7 @@ impl Driver {
 
     /// Submits what the turn queued and waits (up to `timeout`; `None`: until something
     /// completes), then handles every completion: readiness events go to `events`,
-    /// wakers of completed I/O wait in the driver for [`take_wakers`](Driver::take_wakers).
+    /// wakers of completed I/O wait in the driver for [`wake_completed`](Driver::wake_completed).
     /// When only wakers resulted, one event with `NOTIFY_TOKEN` says that the wait did not
     /// merely time out.
     pub(crate) fn wait(
@@ -304,9 +304,18 @@ impl Driver {
         Ok(())
     }
 
-    /// Moves the wakers of the completions handled since the last call to `wake`.
-    pub(crate) fn take_wakers(&self, wake: &mut Vec<Waker>) {
-        wake.append(&mut self.woken.borrow_mut());
+    /// Wakes the tasks of the completions handled since the last call, outside every
+    /// borrow of the driver (a waker may register, deregister or poll).
+    pub(crate) fn wake_completed(&self) {
+        let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
+        for w in woken.drain(..) {
+            w.wake();
+        }
+        // The list's allocation goes back for the next turn, unless a waker queued more.
+        let mut slot = self.woken.borrow_mut();
+        if slot.is_empty() {
+            *slot = woken;
+        }
     }
 
     /// Builds the submissions the polls asked for (module docs, rule 4), re-arms starved

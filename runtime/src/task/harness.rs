@@ -19,12 +19,14 @@ use super::state::{Abort, OutputSlot, ToIdle, ToRunning};
 use super::waker::borrowed_waker;
 use crate::error::JoinError;
 
-/// Polls a task popped from the local queue.
+/// Polls a task popped from the local queue. Inlined into the scheduler's `run_one`,
+/// its one caller: it runs once per task poll.
 ///
 /// # Safety
 ///
 /// `ptr` was just popped from its owner's local queue, on the owner thread. The queue
 /// entry stands for the executor's live reference (see "References" in `task/mod.rs`).
+#[inline]
 pub(super) unsafe fn run(ptr: NonNull<Header>, budget: u32) {
     // SAFETY: the live reference covers a queued task.
     let header = unsafe { ptr.as_ref() };

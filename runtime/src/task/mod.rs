@@ -142,16 +142,22 @@ static NEXT_THREAD_ID: AtomicU32 = AtomicU32::new(1);
 /// A cheap, never-reused id of the calling thread (0 is never returned). Ids are given
 /// out on a thread's first use; after four billion such threads the process aborts
 /// rather than reuse one.
+#[inline]
 pub(crate) fn thread_id() -> u32 {
-    THREAD_ID.with(|id| match id.get() {
-        0 => {
-            let fresh = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
-            if fresh == 0 || fresh == u32::MAX {
-                std::process::abort();
-            }
-            id.set(fresh);
-            fresh
-        }
+    match THREAD_ID.with(Cell::get) {
+        0 => fresh_thread_id(),
         known => known,
-    })
+    }
+}
+
+/// Gives the calling thread its id, on its first [`thread_id`].
+#[cold]
+#[inline(never)]
+fn fresh_thread_id() -> u32 {
+    let fresh = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+    if fresh == 0 || fresh == u32::MAX {
+        std::process::abort();
+    }
+    THREAD_ID.with(|id| id.set(fresh));
+    fresh
 }

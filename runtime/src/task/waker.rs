@@ -69,15 +69,18 @@ unsafe fn waker_drop(data: *const ()) {
 
 /// Schedules the task. `owned`: the caller gives up one counted reference.
 ///
+/// The owner thread's path (a push to the local queue) is the hot one and stays small;
+/// a wake from another thread goes through [`wake_remote`], kept out of line.
+///
 /// # Safety
 ///
 /// The caller holds a counted reference to the task at `ptr` (owned or borrowed).
+#[inline]
 unsafe fn wake(ptr: NonNull<Header>, owned: bool) {
     // SAFETY: the caller's reference keeps the header alive. On a foreign thread only
     // `refs`, `vtable` and `shared` are read (immutable or atomic fields).
     let header = unsafe { ptr.as_ref() };
-    let shared = header.shared();
-    if shared.owner == thread_id() {
+    if header.shared().owner == thread_id() {
         // SAFETY: the owner thread, which alone may touch `Header::state` and the local
         // queue; the caller's reference keeps the task alive.
         unsafe { wake_local(ptr) };
@@ -87,6 +90,23 @@ unsafe fn wake(ptr: NonNull<Header>, owned: bool) {
         }
         return;
     }
+    // SAFETY: forwarded: the caller's reference, off the owner thread.
+    unsafe { wake_remote(ptr, owned) }
+}
+
+/// [`wake`] from a thread other than the task's owner: the task goes to the remote
+/// queue and the owner's reactor is notified.
+///
+/// # Safety
+///
+/// As for [`wake`], on a thread that is not the task's owner.
+#[cold]
+#[inline(never)]
+unsafe fn wake_remote(ptr: NonNull<Header>, owned: bool) {
+    // SAFETY: the caller's reference keeps the header alive; only `refs` and `shared`
+    // are touched here (atomic or immutable fields).
+    let header = unsafe { ptr.as_ref() };
+    let shared = header.shared();
     if !owned {
         retain(header);
     }
