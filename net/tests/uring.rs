@@ -5,6 +5,7 @@
 //! calls on a completion socket, and concurrent datagram sends.
 //!
 //! Each test is skipped, with a line on stderr, where the kernel refuses io_uring.
+#![cfg(target_os = "linux")]
 
 mod common;
 

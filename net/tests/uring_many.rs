@@ -6,6 +6,7 @@
 //!
 //! Skipped, with a line on stderr, where the kernel refuses io_uring or the descriptor
 //! limit is too low.
+#![cfg(target_os = "linux")]
 
 mod common;
 

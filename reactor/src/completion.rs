@@ -66,7 +66,7 @@ pub struct Operation {
     #[cfg(evloop_uring)]
     sent: Rc<DgramSend>,
     #[cfg(not(evloop_uring))]
-    never: Never,
+    _never: Never,
 }
 
 impl fmt::Debug for Operation {

@@ -5,6 +5,7 @@
 //! corrupted data (and, in these debug builds, as the buffer owner checker's panic).
 //!
 //! Skipped, with a line on stderr, where the kernel refuses io_uring.
+#![cfg(target_os = "linux")]
 
 mod common;
 
