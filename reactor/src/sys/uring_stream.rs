@@ -203,7 +203,10 @@ impl Socket {
         Ok(())
     }
 
-    /// Reads (or peeks) into `dst`.
+    /// Reads (or peeks) into `dst`. Inlined into the socket type's read: the two common
+    /// cases (nothing received, so wait; one received buffer that fits) are handled
+    /// here, the rest out of line.
+    #[inline]
     pub(crate) fn poll_recv(
         self: &Rc<Self>,
         d: &Driver,
@@ -216,24 +219,44 @@ impl Socket {
         }
         let mut guard = self.st.borrow_mut();
         let st = &mut *guard;
-        if st.recv.has_bytes() {
+        let r = &mut st.recv;
+        if r.bytes == 0 && r.end.is_none() && r.arm != Arm::Idle {
+            // A receive is armed and nothing came yet: wait for it.
+            drop(guard);
+            self.slot.store_waker(Direction::Read, cx);
+            return Poll::Pending;
+        }
+        if !peek && r.spill.is_empty() && r.chunks.len() == 1 && r.bytes <= dst.len() {
             if budget::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
-            if !peek
-                && st.recv.spill.is_empty()
-                && st.recv.chunks.len() == 1
-                && st.recv.bytes <= dst.len()
-            {
-                // The common case: one buffer, all of it fits.
-                let c = st.recv.chunks.pop_front().expect("one chunk");
-                dst.write_at(0, d.bufs().bytes(c.bid, c.start as usize, c.len as usize));
-                d.bufs().recycle(c.bid);
-                st.recv.bytes = 0;
-                if st.recv.arm == Arm::Idle {
-                    self.want_recv(d, st);
-                }
-                return Poll::Ready(Ok(c.len as usize));
+            // One buffer, all of it fits.
+            let c = r.chunks.pop_front().expect("one chunk");
+            dst.write_at(0, d.bufs().bytes(c.bid, c.start as usize, c.len as usize));
+            d.bufs().recycle(c.bid);
+            r.bytes = 0;
+            if r.arm == Arm::Idle {
+                self.want_recv(d, st);
+            }
+            return Poll::Ready(Ok(c.len as usize));
+        }
+        self.poll_recv_slow(d, st, cx, dst, peek)
+    }
+
+    /// The rest of [`poll_recv`](Socket::poll_recv): several buffers, a spill, a peek,
+    /// the end of the stream, or no receive armed.
+    #[inline(never)]
+    fn poll_recv_slow(
+        self: &Rc<Self>,
+        d: &Driver,
+        st: &mut State,
+        cx: &mut Context<'_>,
+        mut dst: Dst<'_>,
+        peek: bool,
+    ) -> Poll<io::Result<usize>> {
+        if st.recv.has_bytes() {
+            if budget::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
             }
             let n = st.recv.copy_out(d, &mut dst, peek);
             if st.recv.arm == Arm::Idle && !peek {
