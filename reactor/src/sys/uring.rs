@@ -178,6 +178,7 @@ impl Driver {
         Ok((driver, signal))
     }
 
+    #[inline]
     pub(crate) fn bufs(&self) -> &BufRing {
         &self.bufs
     }
@@ -252,6 +253,7 @@ impl Driver {
     }
 
     /// Adds a socket to the next flush.
+    #[inline]
     pub(crate) fn queue(&self, socket: Rc<Socket>) {
         self.queued.borrow_mut().push(socket);
     }

@@ -139,6 +139,7 @@ impl BufRing {
         (self.ring.ptr.as_ptr() as u64, self.count)
     }
 
+    #[inline]
     fn entry(&self, index: u16) -> *mut Entry {
         let i = usize::from(index & (self.count - 1));
         // SAFETY: `i < count`, and the ring mapping holds `count` entries.
@@ -146,6 +147,7 @@ impl BufRing {
     }
 
     /// Writes buffer `bid` at the tail; the kernel sees it after `publish`.
+    #[inline]
     fn push(&self, bid: u16) {
         let tail = self.tail.get();
         let e = self.entry(tail);
@@ -169,6 +171,7 @@ impl BufRing {
     }
 
     /// Gives buffer `bid`, held by a socket, back to the ring.
+    #[inline]
     pub(crate) fn recycle(&self, bid: u16) {
         #[cfg(debug_assertions)]
         self.transition(bid, Owner::Socket, Owner::Returning);
@@ -199,6 +202,7 @@ impl BufRing {
     }
 
     /// Records that a completion handed buffer `bid` over to user space.
+    #[inline]
     pub(crate) fn taken(&self, bid: u16) {
         assert!(
             bid < self.count,
@@ -211,6 +215,7 @@ impl BufRing {
     }
 
     /// The first `len` bytes of buffer `bid`, from `start`, which a socket holds.
+    #[inline]
     pub(crate) fn bytes(&self, bid: u16, start: usize, len: usize) -> &[u8] {
         assert!(
             bid < self.count && start + len <= self.size as usize,

@@ -45,20 +45,30 @@ const KIND_BITS: u64 = 0xF;
 
 impl Kind {
     /// The kind a `user_data` word carries; `None` for a word this backend never made.
+    #[inline]
     pub(crate) fn of(user_data: u64) -> Option<Kind> {
-        Some(match user_data & KIND_BITS {
-            1 => Kind::Notify,
-            2 => Kind::Cancel,
-            3 => Kind::Poll,
-            4 => Kind::Recv,
-            5 => Kind::Send,
-            6 => Kind::Accept,
-            7 => Kind::Connect,
-            8 => Kind::DgramRecv,
-            9 => Kind::DgramSend,
-            10 => Kind::Shutdown,
-            _ => return None,
-        })
+        const KINDS: [Option<Kind>; 16] = {
+            let mut kinds = [None; 16];
+            let all = [
+                Kind::Notify,
+                Kind::Cancel,
+                Kind::Poll,
+                Kind::Recv,
+                Kind::Send,
+                Kind::Accept,
+                Kind::Connect,
+                Kind::DgramRecv,
+                Kind::DgramSend,
+                Kind::Shutdown,
+            ];
+            let mut i = 0;
+            while i < all.len() {
+                kinds[all[i] as usize] = Some(all[i]);
+                i += 1;
+            }
+            kinds
+        };
+        KINDS[(user_data & KIND_BITS) as usize]
     }
 
     /// A word with no address (the notifier, cancellations).

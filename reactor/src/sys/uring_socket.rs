@@ -129,7 +129,9 @@ impl Socket {
     /// Moves the waker of `dir` to `wake`, unless the socket was retired.
     pub(super) fn wake(&self, st: &State, dir: Direction, wake: &mut Vec<Waker>) {
         if !st.retired {
-            wake.extend(self.slot.take_waker(dir));
+            if let Some(w) = self.slot.take_waker(dir) {
+                wake.push(w);
+            }
         }
     }
 

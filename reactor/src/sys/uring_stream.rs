@@ -50,6 +50,7 @@ impl Dst<'_> {
     }
 
     /// Copies `src` to offset `at` (`at + src.len() <= self.len()`).
+    #[inline]
     pub(super) fn write_at(&mut self, at: usize, src: &[u8]) {
         match self {
             Dst::Init(b) => b[at..at + src.len()].copy_from_slice(src),
@@ -316,7 +317,9 @@ impl Socket {
                     st.recv.held = true;
                     d.hold(self.clone());
                 }
-                wake.extend(self.slot.take_waker(Direction::Read));
+                if let Some(w) = self.slot.take_waker(Direction::Read) {
+                    wake.push(w);
+                }
                 return;
             }
         }
@@ -504,7 +507,9 @@ impl Socket {
             // The common case: all sent, nothing more to send.
             st.send.flight.clear();
             if !st.retired {
-                wake.extend(self.slot.take_waker(Direction::Write));
+                if let Some(w) = self.slot.take_waker(Direction::Write) {
+                    wake.push(w);
+                }
             }
             return;
         }
