@@ -465,24 +465,43 @@ impl Driver {
                 let sent: Rc<DgramSend> = unsafe { reclaim(user_data) };
                 wake.extend(sent.complete(res));
             }
-            _ => {
-                // SAFETY: every other kind was submitted by `submit` with a `Socket`, and
-                // is reclaimed below only at its last completion.
-                let socket = ManuallyDrop::new(unsafe { reclaim::<Socket>(user_data) });
-                match kind {
-                    Kind::Recv => socket.on_recv(self, res, flags, more, wake),
-                    Kind::Send => socket.on_send(self, res, wake),
-                    Kind::Accept => socket.on_accept(self, res, more, wake),
-                    Kind::Connect => socket.on_connect(res, wake),
-                    Kind::DgramRecv => socket.on_dgram_recv(res, wake),
-                    Kind::Shutdown => socket.on_shutdown(),
-                    Kind::Notify | Kind::Cancel | Kind::Poll | Kind::DgramSend => {}
-                }
-                if !more {
-                    drop(ManuallyDrop::into_inner(socket));
-                }
-            }
+            // SAFETY: every other kind was submitted by `submit` with a
+            // `Socket`, and `with_socket` reclaims it only at its last completion.
+            Kind::Recv => unsafe {
+                with_socket(user_data, more, |s| s.on_recv(self, res, flags, more, wake));
+            },
+            // SAFETY: as above.
+            Kind::Send => unsafe { with_socket(user_data, more, |s| s.on_send(self, res, wake)) },
+            // SAFETY: as above.
+            Kind::Accept => unsafe {
+                with_socket(user_data, more, |s| s.on_accept(self, res, more, wake));
+            },
+            // SAFETY: as above.
+            Kind::Connect => unsafe { with_socket(user_data, more, |s| s.on_connect(res, wake)) },
+            // SAFETY: as above.
+            Kind::DgramRecv => unsafe {
+                with_socket(user_data, more, |s| s.on_dgram_recv(res, wake));
+            },
+            // SAFETY: as above.
+            Kind::Shutdown => unsafe { with_socket(user_data, more, |s| s.on_shutdown()) },
         }
+    }
+}
+
+/// Runs `f` with the socket of a completion, taking the kernel's reference back if this
+/// is the operation's last completion (`more` unset).
+///
+/// # Safety
+///
+/// `user_data` was made by `submit` with a `Socket` and not reclaimed yet.
+#[inline(always)]
+unsafe fn with_socket(user_data: u64, more: bool, f: impl FnOnce(&Rc<Socket>)) {
+    // SAFETY: forwarded from the caller; the reference is dropped only when `more` is
+    // unset, so a completion that is not the last leaves the kernel's reference alone.
+    let socket = ManuallyDrop::new(unsafe { reclaim::<Socket>(user_data) });
+    f(&socket);
+    if !more {
+        drop(ManuallyDrop::into_inner(socket));
     }
 }
 

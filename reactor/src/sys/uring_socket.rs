@@ -155,7 +155,7 @@ impl Socket {
 
     /// Asks the next flush for `what` (a [`Want`] bit), putting the socket in the
     /// driver's list if it is not there yet.
-    #[inline]
+    #[inline(always)]
     pub(super) fn want(self: &Rc<Self>, d: &Driver, st: &mut State, what: u8) {
         if st.quiescing && what != Want::SEND {
             return;

@@ -207,7 +207,7 @@ impl Socket {
     /// Reads (or peeks) into `dst`. Inlined into the socket type's read: the two common
     /// cases (nothing received, so wait; one received buffer that fits) are handled
     /// here, the rest out of line.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_recv(
         self: &Rc<Self>,
         d: &Driver,
