@@ -253,7 +253,7 @@ impl Driver {
     }
 
     /// Adds a socket to the next flush.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn queue(&self, socket: Rc<Socket>) {
         self.queued.borrow_mut().push(socket);
     }

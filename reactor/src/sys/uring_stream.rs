@@ -292,6 +292,7 @@ impl Socket {
     }
 
     /// A completion of the multishot receive.
+    #[inline(always)]
     pub(crate) fn on_recv(
         self: &Rc<Self>,
         d: &Driver,
@@ -407,6 +408,7 @@ impl Socket {
     }
 
     /// Stages `bufs` (as much as the bound allows) for the next turn's send.
+    #[inline(always)]
     pub(crate) fn poll_send(
         self: &Rc<Self>,
         d: &Driver,
@@ -465,6 +467,7 @@ impl Socket {
     }
 
     /// Sends what was staged (or the deferred shutdown); part of the flush.
+    #[inline(always)]
     pub(super) fn flush_send(self: &Rc<Self>, sq: &mut Sq<'_>, st: &mut State) -> io::Result<()> {
         if st.send.in_kernel || st.send.error.is_some() {
             return Ok(());
@@ -493,6 +496,7 @@ impl Socket {
     }
 
     /// The completion of a send.
+    #[inline(always)]
     pub(crate) fn on_send(self: &Rc<Self>, d: &Driver, res: i32, wake: &mut Vec<Waker>) {
         let mut guard = self.st.borrow_mut();
         let st = &mut *guard;
