@@ -168,6 +168,8 @@ impl Socket {
 
     /// At the turn, right before the enter: submits what the polls since the last turn
     /// asked for. With `unstarve`, the only code that names the fd in a submission.
+    /// Inlined into the driver's flush: a send alone, the common case, is handled here.
+    #[inline(always)]
     pub(crate) fn flush(self: &Rc<Self>, sq: &mut Sq<'_>) -> io::Result<()> {
         let mut guard = self.st.borrow_mut();
         let st = &mut *guard;
@@ -178,6 +180,12 @@ impl Socket {
         if want == Want::SEND {
             return self.flush_send(sq, st);
         }
+        self.flush_all(sq, st, want)
+    }
+
+    /// The rest of [`flush`](Socket::flush): anything but a send alone.
+    #[inline(never)]
+    fn flush_all(self: &Rc<Self>, sq: &mut Sq<'_>, st: &mut State, want: u8) -> io::Result<()> {
         if want & Want::RECV != 0 && st.recv.arm == Arm::Idle && !st.retired {
             self.arm_recv(sq, st)?;
         }
