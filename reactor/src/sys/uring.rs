@@ -441,6 +441,18 @@ impl Driver {
         if !more {
             self.in_flight.set(self.in_flight.get() - 1);
         }
+        // The two completions of every message (a receive, a send) skip the dispatch.
+        if Kind::Recv.tags(user_data) {
+            // SAFETY: a receive was submitted by `submit` with a `Socket`; `with_socket`
+            // reclaims it only at its last completion.
+            unsafe { with_socket(user_data, more, |s| s.on_recv(self, res, flags, more, wake)) };
+            return;
+        }
+        if Kind::Send.tags(user_data) {
+            // SAFETY: as above, for a send.
+            unsafe { with_socket(user_data, more, |s| s.on_send(self, res, wake)) };
+            return;
+        }
         let Some(kind) = Kind::of(user_data) else {
             debug_assert!(
                 false,
@@ -465,14 +477,9 @@ impl Driver {
                 let sent: Rc<DgramSend> = unsafe { reclaim(user_data) };
                 wake.extend(sent.complete(res));
             }
+            Kind::Recv | Kind::Send => unreachable!("handled above"),
             // SAFETY: every other kind was submitted by `submit` with a
             // `Socket`, and `with_socket` reclaims it only at its last completion.
-            Kind::Recv => unsafe {
-                with_socket(user_data, more, |s| s.on_recv(self, res, flags, more, wake));
-            },
-            // SAFETY: as above.
-            Kind::Send => unsafe { with_socket(user_data, more, |s| s.on_send(self, res, wake)) },
-            // SAFETY: as above.
             Kind::Accept => unsafe {
                 with_socket(user_data, more, |s| s.on_accept(self, res, more, wake));
             },

@@ -71,6 +71,12 @@ impl Kind {
         KINDS[(user_data & KIND_BITS) as usize]
     }
 
+    /// Whether `user_data` carries this kind.
+    #[inline(always)]
+    pub(crate) fn tags(self, user_data: u64) -> bool {
+        user_data & KIND_BITS == self as u64
+    }
+
     /// A word with no address (the notifier, cancellations).
     pub(crate) fn bare(self) -> u64 {
         self as u64
