@@ -82,10 +82,9 @@ pub(crate) struct Driver {
     pub(super) ring: RefCell<Option<IoUring>>,
     /// Invariant: registered with the ring as group [`GROUP`] while the ring is open.
     bufs: ManuallyDrop<BufRing>,
-    /// Sockets with work for the next flush.
-    pub(super) queued: RefCell<Vec<Rc<Socket>>>,
-    /// Spare storage for `queued`, so that a flush allocates nothing.
-    spare: RefCell<Vec<Rc<Socket>>>,
+    /// Sockets with work for the next flush: the head of a list linked through
+    /// `Socket::next`. A socket is in it at most once (while its `want` is non-zero).
+    queued: Cell<Option<Rc<Socket>>>,
     /// Receives stopped by `ENOBUFS`, and how many buffers had been recycled then.
     pub(super) starved: RefCell<Vec<Rc<Socket>>>,
     starved_at: Cell<u64>,
@@ -155,8 +154,7 @@ impl Driver {
         let driver = Rc::new(Driver {
             ring: RefCell::new(Some(ring)),
             bufs: ManuallyDrop::new(bufs),
-            queued: RefCell::new(Vec::new()),
-            spare: RefCell::new(Vec::new()),
+            queued: Cell::new(None),
             starved: RefCell::new(Vec::new()),
             starved_at: Cell::new(0),
             starvations: Cell::new(0),
@@ -252,10 +250,21 @@ impl Driver {
         self.closing.get()
     }
 
-    /// Adds a socket to the next flush.
+    /// Adds a socket to the next flush; it must not be in the list already.
     #[inline(always)]
     pub(crate) fn queue(&self, socket: Rc<Socket>) {
-        self.queued.borrow_mut().push(socket);
+        debug_assert!(socket.next.take().is_none(), "a socket queued twice");
+        socket.next.set(self.queued.take());
+        self.queued.set(Some(socket));
+    }
+
+    /// Empties the list of sockets to flush, one link at a time (dropping the head
+    /// would drop the list recursively).
+    pub(super) fn unqueue_all(&self) {
+        let mut next = self.queued.take();
+        while let Some(socket) = next {
+            next = socket.next.take();
+        }
     }
 
     /// Parks a receive stopped by `ENOBUFS` until a buffer is recycled.
@@ -347,17 +356,16 @@ impl Driver {
                 unsafe { sq.push(&sqe) }?;
             }
         }
-        let mut batch = std::mem::take(&mut *self.spare.borrow_mut());
-        std::mem::swap(&mut batch, &mut *self.queued.borrow_mut());
-        while let Some(socket) = batch.pop() {
+        // Nothing below queues a socket: the list is taken whole.
+        let mut next = self.queued.take();
+        while let Some(socket) = next {
+            next = socket.next.take();
             if let Err(e) = socket.flush(sq) {
                 // The rest waits for the next flush.
-                self.queued.borrow_mut().append(&mut batch);
-                self.queue(socket);
+                self.queued.set(next);
                 return Err(e);
             }
         }
-        *self.spare.borrow_mut() = batch;
         if self.holders.borrow().len() > self.holders_limit.get() {
             // Amortised: the list is pruned each time it doubles.
             let mut holders = self.holders.borrow_mut();
@@ -514,6 +522,7 @@ unsafe fn with_socket(user_data: u64, more: bool, f: impl FnOnce(&Rc<Socket>)) {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        self.unqueue_all();
         if self.leaked.get() {
             return;
         }

@@ -71,7 +71,7 @@ impl Driver {
         self.closing.set(true);
         self.starved.borrow_mut().clear();
         self.holders.borrow_mut().clear();
-        self.queued.borrow_mut().clear();
+        self.unqueue_all();
         if self.in_flight.get() > 0 {
             let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
                 .build()

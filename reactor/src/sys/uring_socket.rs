@@ -111,6 +111,8 @@ pub(crate) struct Socket {
     /// then may belong to another registration).
     pub(super) slot: Rc<Slot>,
     pub(super) st: RefCell<State>,
+    /// The next socket in the driver's list of sockets to flush.
+    pub(super) next: Cell<Option<Rc<Socket>>>,
 }
 
 impl Socket {
@@ -119,6 +121,7 @@ impl Socket {
             fd: Cell::new(fd),
             slot,
             st: RefCell::new(State::default()),
+            next: Cell::new(None),
         }
     }
 
