@@ -195,6 +195,13 @@ impl Driver {
     /// written by user space if the kernel reads it nor touched at all if the kernel
     /// writes it, until the operation's last completion (module docs).
     pub(crate) unsafe fn push(&self, sqe: &squeue::Entry) -> io::Result<()> {
+        // SAFETY: forwarded from the caller.
+        self.with_sq(|sq| unsafe { sq.push(sqe) })
+    }
+
+    /// Runs `f` on the submission queue, then counts what it queued as in flight.
+    #[inline(always)]
+    fn with_sq<R>(&self, f: impl FnOnce(&mut Sq<'_>) -> io::Result<R>) -> io::Result<R> {
         let mut guard = self.ring.borrow_mut();
         let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
         let (submitter, sq, _) = ring.split();
@@ -203,10 +210,9 @@ impl Driver {
             submitter,
             pushed: 0,
         };
-        // SAFETY: forwarded from the caller.
-        unsafe { sq.push(sqe) }?;
+        let result = f(&mut sq);
         self.in_flight.set(self.in_flight.get() + sq.pushed);
-        Ok(())
+        result
     }
 
     /// Queues `sqe` for the next flush: for submissions made while completions are
@@ -333,18 +339,11 @@ impl Driver {
     /// receives once buffers came back, and publishes recycled buffers. Everything goes
     /// into the submission queue in one pass; the kernel sees it at the enter.
     pub(super) fn flush(&self) -> io::Result<()> {
-        let mut guard = self.ring.borrow_mut();
-        let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
-        let (submitter, sq, _) = ring.split();
-        let mut sq = Sq {
-            sq,
-            submitter,
-            pushed: 0,
-        };
-        let result = self.flush_into(&mut sq);
-        self.in_flight.set(self.in_flight.get() + sq.pushed);
-        self.bufs.publish();
-        result
+        self.with_sq(|sq| {
+            let result = self.flush_into(sq);
+            self.bufs.publish();
+            result
+        })
     }
 
     fn flush_into(&self, sq: &mut Sq<'_>) -> io::Result<()> {
