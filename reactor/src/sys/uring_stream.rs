@@ -81,13 +81,69 @@ pub(super) struct Chunk {
     len: u32,
 }
 
+/// The received chunks in order: the oldest inline (a socket whose reader keeps up
+/// never holds more than one), the rest in a queue. Invariant: `rest` is empty while
+/// `first` is `None`.
+#[derive(Default)]
+pub(super) struct Chunks {
+    first: Option<Chunk>,
+    rest: VecDeque<Chunk>,
+}
+
+impl Chunks {
+    #[inline(always)]
+    fn push_back(&mut self, c: Chunk) {
+        if self.first.is_none() {
+            self.first = Some(c);
+        } else {
+            self.rest.push_back(c);
+        }
+    }
+
+    #[inline(always)]
+    fn pop_front(&mut self) -> Option<Chunk> {
+        let c = self.first.take()?;
+        if !self.rest.is_empty() {
+            self.first = self.rest.pop_front();
+        }
+        Some(c)
+    }
+
+    /// The only chunk, if there is exactly one.
+    #[inline(always)]
+    fn only(&self) -> Option<Chunk> {
+        if self.rest.is_empty() {
+            self.first
+        } else {
+            None
+        }
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Chunk> {
+        self.first.as_mut()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Chunk> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    /// Empties the queue, oldest first.
+    fn drain(&mut self) -> impl Iterator<Item = Chunk> + '_ {
+        self.first.take().into_iter().chain(self.rest.drain(..))
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Recv {
     /// Bytes moved out of ring buffers (by a spill), before those in `chunks`; read from
     /// `spill_at`.
     spill: Vec<u8>,
     spill_at: usize,
-    pub(super) chunks: VecDeque<Chunk>,
+    pub(super) chunks: Chunks,
     /// In the driver's list of sockets holding ring buffers.
     held: bool,
     /// Bytes waiting unread, in `spill` and `chunks`.
@@ -125,7 +181,7 @@ impl Recv {
 
     /// Recycles every buffer held (the socket is retired).
     pub(super) fn release(&mut self, d: &Driver) {
-        for c in self.chunks.drain(..) {
+        for c in self.chunks.drain() {
             d.bufs().recycle(c.bid);
         }
         self.spill = Vec::new();
@@ -139,7 +195,7 @@ impl Recv {
             self.spill.clear();
             self.spill_at = 0;
         }
-        for c in self.chunks.drain(..) {
+        for c in self.chunks.drain() {
             let bytes = d.bufs().bytes(c.bid, c.start as usize, c.len as usize);
             self.spill.extend_from_slice(bytes);
             d.bufs().recycle(c.bid);
@@ -178,7 +234,7 @@ impl Recv {
             }
             self.bytes -= n;
         } else {
-            for c in &self.chunks {
+            for c in self.chunks.iter() {
                 if n == want {
                     break;
                 }
@@ -227,12 +283,16 @@ impl Socket {
             self.slot.store_waker(Direction::Read, cx);
             return Poll::Pending;
         }
-        if !peek && r.spill.is_empty() && r.chunks.len() == 1 && r.bytes <= dst.len() {
+        if let Some(c) = r.chunks.only()
+            && !peek
+            && r.spill.is_empty()
+            && r.bytes <= dst.len()
+        {
             if budget::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
             // One buffer, all of it fits.
-            let c = r.chunks.pop_front().expect("one chunk");
+            r.chunks.first = None;
             dst.write_at(0, d.bufs().bytes(c.bid, c.start as usize, c.len as usize));
             d.bufs().recycle(c.bid);
             r.bytes = 0;
@@ -596,4 +656,38 @@ fn sys_shutdown(fd: RawFd, how: libc::c_int) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Chunk, Chunks};
+
+    fn chunk(bid: u16) -> Chunk {
+        Chunk {
+            bid,
+            start: 0,
+            len: 1,
+        }
+    }
+
+    #[test]
+    fn chunks_keep_their_order_across_the_inline_one_and_the_queue() {
+        let mut q = Chunks::default();
+        assert!(q.is_empty() && q.only().is_none());
+        q.push_back(chunk(1));
+        assert_eq!(q.only().map(|c| c.bid), Some(1));
+        q.push_back(chunk(2));
+        q.push_back(chunk(3));
+        assert!(q.only().is_none());
+        let seen: Vec<u16> = q.iter().map(|c| c.bid).collect();
+        assert_eq!(seen, [1, 2, 3]);
+        assert_eq!(q.pop_front().map(|c| c.bid), Some(1));
+        q.front_mut().expect("two left").start = 7;
+        q.push_back(chunk(4));
+        let drained: Vec<(u16, u32)> = q.drain().map(|c| (c.bid, c.start)).collect();
+        assert_eq!(drained, [(2, 7), (3, 0), (4, 0)]);
+        assert!(q.is_empty() && q.pop_front().is_none());
+        q.push_back(chunk(5));
+        assert_eq!(q.only().map(|c| c.bid), Some(5));
+    }
 }
