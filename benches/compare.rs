@@ -1,6 +1,7 @@
 //! evloop against tokio's current_thread runtime, and against a raw epoll loop (the
 //! limit), in one run: `cargo bench --bench compare` (`-- --quick` for a short run,
-//! `-- --only NAME` for one workload, `-- --pairs N` for N A B pairs).
+//! `-- --only NAME` for one workload, `-- --pairs N` for N A B pairs, `-- --sizes 64
+//! --conns 50,500` for a part of the echo workload).
 //!
 //! One binary, several roles. The parent orchestrates and re-executes itself:
 //! `--serve <echo|http|hyper> --runtime <evloop|tokio|tokio-compat|raw|evloop-uring|raw-uring>`
@@ -239,7 +240,24 @@ fn parent(args: &Args) -> Result<(), String> {
         .map_err(|_| "bad --pairs")?;
     let dir = out_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let plan = workloads::Plan::new(quick, pairs, &dir);
+    let mut plan = workloads::Plan::new(quick, pairs, &dir);
+    // `--sizes 64` and `--conns 50,500` narrow the echo workload to a subset of its
+    // sizes and connection counts, for longer runs of the cases a goal names.
+    for (flag, all, chosen) in [
+        ("--sizes", &workloads::ECHO_SIZES[..], &mut plan.echo_sizes),
+        ("--conns", &workloads::ECHO_CONNS[..], &mut plan.echo_conns),
+    ] {
+        if let Some(list) = args.value(flag) {
+            let picked: Vec<usize> = list
+                .split(',')
+                .map(|v| v.trim().parse().ok().filter(|v| all.contains(v)))
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    format!("bad {flag} {list:?}; a comma-separated subset of {all:?}")
+                })?;
+            *chosen = picked;
+        }
+    }
     let machine = report::Machine {
         cores: sys::cores(),
         kernel: sys::kernel(),

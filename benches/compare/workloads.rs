@@ -44,6 +44,10 @@ pub struct Plan {
     pub secs: Duration,
     /// Where profiles go.
     pub out_dir: PathBuf,
+    /// The message sizes and connection counts of the echo workload (`--sizes`,
+    /// `--conns`; all of [`ECHO_SIZES`] and [`ECHO_CONNS`] unless narrowed).
+    pub echo_sizes: Vec<usize>,
+    pub echo_conns: Vec<usize>,
 }
 
 impl Plan {
@@ -55,13 +59,15 @@ impl Plan {
             warmup: Duration::from_millis(if quick { 200 } else { 1000 }),
             secs: Duration::from_millis(if quick { 1000 } else { 5000 }),
             out_dir: out_dir.to_path_buf(),
+            echo_sizes: ECHO_SIZES.to_vec(),
+            echo_conns: ECHO_CONNS.to_vec(),
         }
     }
 }
 
 /// The conns × sizes of the echo workload.
-const ECHO_SIZES: [usize; 2] = [64, 4096];
-const ECHO_CONNS: [usize; 3] = [1, 50, 500];
+pub const ECHO_SIZES: [usize; 2] = [64, 4096];
+pub const ECHO_CONNS: [usize; 3] = [1, 50, 500];
 const HTTP_CONNS: usize = 50;
 const IDLE_CONNS: usize = 10_000;
 const MILLION: u64 = 1_000_000;
@@ -173,8 +179,8 @@ fn echo(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
         &[EVLOOP_URING, RAW_URING],
     );
     for pair in 0..plan.pairs {
-        for size in ECHO_SIZES {
-            for conns in ECHO_CONNS {
+        for &size in &plan.echo_sizes {
+            for &conns in &plan.echo_conns {
                 for &runtime in &runtimes {
                     progress(&format!(
                         "echo {} × {conns} conns, {runtime}, pair {}/{}",
