@@ -26,6 +26,10 @@ impl Sleeper for EvloopSleeper {
     fn reset(&self, sleep: Pin<&mut runtime::time::Sleep>, deadline: Instant) {
         sleep.reset(deadline);
     }
+
+    fn now(&self) -> Instant {
+        runtime::time::now()
+    }
 }
 
 /// How long the accept loop pauses after an error (out of descriptors, ...).

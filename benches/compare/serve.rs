@@ -79,6 +79,10 @@ impl Sleeper for TokioSleeper {
     fn reset(&self, sleep: Pin<&mut tokio::time::Sleep>, deadline: Instant) {
         sleep.reset(deadline.into());
     }
+
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
 }
 
 /// How tokio runs the application code.

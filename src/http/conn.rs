@@ -83,7 +83,7 @@ where
             fired: false,
         },
         drain: Drain { token: drain, wait },
-        now: Instant::now(),
+        now: timer.now(),
         buf: vec![0; config.max_header_bytes.max(64)],
         start: 0,
         end: 0,
@@ -251,16 +251,16 @@ where
         if !self.out.is_empty() {
             self.flush().await?;
         }
-        let until = Instant::now() + Duration::from_millis(u64::from(ms));
+        let until = self.clock.timer.now() + Duration::from_millis(u64::from(ms));
         let clock = &mut self.clock;
         poll_fn(|cx| clock.poll_expired(cx, until)).await;
-        self.now = Instant::now();
+        self.now = self.clock.timer.now();
         Ok(())
     }
 
     /// Consumes a body of `len` bytes, copying it to the output if `echo`, or dropping it.
     async fn body(&mut self, len: u64, echo: bool) -> io::Result<()> {
-        let deadline = Instant::now() + self.config.body_timeout;
+        let deadline = self.clock.timer.now() + self.config.body_timeout;
         let mut remaining = len;
         loop {
             let take = remaining.min((self.end - self.start) as u64) as usize;
@@ -337,7 +337,7 @@ where
     #[inline]
     fn took(&mut self, read: io::Result<Option<usize>>) -> io::Result<Option<usize>> {
         let n = read?;
-        self.now = Instant::now();
+        self.now = self.clock.timer.now();
         if let Some(n) = n {
             self.end += n;
         }
@@ -373,7 +373,7 @@ where
                 self.flush().await?;
                 // Shut down our side, then drop what the peer still sends for a while, so
                 // that closing with unread bytes does not reset the answer away.
-                let deadline = Instant::now() + self.config.linger_timeout;
+                let deadline = self.clock.timer.now() + self.config.linger_timeout;
                 if poll_fn(|cx| Pin::new(&mut self.stream).poll_close(cx))
                     .await
                     .is_err()

@@ -183,7 +183,14 @@ pub trait Sleeper {
 
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> Self::Sleep {
-        self.sleep_until(Instant::now() + duration)
+        self.sleep_until(self.now() + duration)
+    }
+
+    /// The time the deadlines are counted from. The default is `Instant::now()`; a
+    /// runtime whose clock a test can pause returns that clock, so that a paused test
+    /// sees every timeout at exactly its length after the event that armed it.
+    fn now(&self) -> Instant {
+        Instant::now()
     }
 }
 
@@ -196,6 +203,11 @@ impl Sleeper for RuntimeSleeper {
 
     fn sleep_until(&self, deadline: Instant) -> runtime::time::Sleep {
         runtime::time::sleep_until(deadline)
+    }
+
+    /// `runtime::time::now()`: the loop's clock, paused with it.
+    fn now(&self) -> Instant {
+        runtime::time::now()
     }
 
     fn reset(&self, sleep: Pin<&mut runtime::time::Sleep>, deadline: Instant) {
