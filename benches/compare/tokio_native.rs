@@ -90,7 +90,7 @@ pub async fn serve_http(mut stream: TcpStream, config: &Config, stats: &Stats) -
         answer: Vec::with_capacity(256),
         clock: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
         armed: None,
-        now: Instant::now(),
+        now: clock_now(),
         config,
         stats,
     };
@@ -198,7 +198,7 @@ impl Conn<'_> {
                 {
                     self.flush().await?;
                     tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
-                    self.now = Instant::now();
+                    self.now = clock_now();
                 }
                 let buffered = self.input.buffered().len() as u64;
                 if head.expects_continue && buffered < head.body_len {
@@ -241,7 +241,7 @@ impl Conn<'_> {
             if n == 0 {
                 return Ok(End::PeerClosed);
             }
-            self.now = Instant::now();
+            self.now = clock_now();
             started.get_or_insert(self.now);
             let buffered = self.input.buffered();
             let fresh = &buffered[buffered.len() - n..];
@@ -279,7 +279,7 @@ impl Conn<'_> {
 
     /// Consumes a body of `len` bytes, copying it to the output if `echo`.
     async fn body(&mut self, len: u64, echo: bool) -> io::Result<()> {
-        let deadline = Instant::now() + self.config.body_timeout;
+        let deadline = clock_now() + self.config.body_timeout;
         let mut remaining = len;
         loop {
             let take = remaining.min(self.input.buffered().len() as u64) as usize;
@@ -325,7 +325,7 @@ impl Conn<'_> {
         if self.writer.shutdown().await.is_err() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.config.linger_timeout;
+        let deadline = clock_now() + self.config.linger_timeout;
         let reader = &mut self.input.reader;
         let _ = tokio::time::timeout_at(deadline.into(), async {
             let mut sink = [0u8; 1024];
@@ -335,4 +335,11 @@ impl Conn<'_> {
         .await;
         Ok(())
     }
+}
+
+/// The time the deadlines are counted from: tokio's clock, which a tokio test can pause
+/// (as evloop's server counts on `runtime::time::now()`).
+#[inline]
+fn clock_now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
