@@ -234,6 +234,8 @@ where
         if head.expects_continue && buffered < head.body_len {
             self.out.extend_from_slice(response::CONTINUE);
         }
+        // `now` is the runtime's clock: the wall-clock second is cached until it moves on,
+        // so under a paused clock the `Date` stays the one cached when it paused.
         let date = date::current(self.now);
         response::answer(
             &mut self.out,
