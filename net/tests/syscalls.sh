@@ -18,7 +18,7 @@
 #   BIN=target/release/examples/echo net/tests/syscalls.sh
 #
 #   # any other echo server, e.g. the compare bench's, on tokio:
-#   cargo bench --bench compare --no-run
+#   cargo bench -p compare --no-run
 #   SERVER="target/release/deps/compare-HASH --serve echo --runtime tokio" \
 #     BIN=target/release/examples/echo net/tests/syscalls.sh
 #

@@ -1,10 +1,10 @@
-//! The native tokio servers of `benches/compare` (the baseline column of every "vs tokio"
+//! The native tokio servers of the compare bench (the baseline column of every "vs tokio"
 //! goal) behave as evloop's servers do: the HTTP loop over tokio's `BufReader` and
 //! `BufWriter` gives byte for byte the answers of `evloop::http::serve_connection` (the
 //! `Date` field aside) to the same requests, hostile ones included, and keeps its
 //! timeouts; the echo server echoes and closes.
 
-#[path = "../benches/compare/tokio_native.rs"]
+#[path = "../src/tokio_native.rs"]
 #[allow(dead_code)]
 mod tokio_native;
 

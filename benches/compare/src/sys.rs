@@ -34,6 +34,21 @@ pub fn pin_to(core: usize) {
     }
 }
 
+/// Sets `TCP_NODELAY` on the socket `fd` (the raw servers' accepted connections).
+pub fn set_nodelay(fd: std::os::fd::RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a valid c_int for the duration of the call.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
 pub fn raise_nofile() -> u64 {
     let mut lim = libc::rlimit {

@@ -1,5 +1,5 @@
 //! evloop against tokio's current_thread runtime, and against a raw epoll loop (the
-//! limit), in one run: `cargo bench --bench compare` (`-- --quick` for a short run,
+//! limit), in one run: `cargo bench -p compare` (`-- --quick` for a short run,
 //! `-- --only NAME` for one workload, `-- --pairs N` for N A B pairs, `-- --sizes 64
 //! --conns 50,500` for a part of the echo workload).
 //!
@@ -17,36 +17,21 @@
 //! The report goes to `target/bench/` (or `$CARGO_TARGET_DIR/bench/`): `report.json`,
 //! `report.md` and `echo_throughput.svg`.
 
-#[path = "compare/child.rs"]
 mod child;
-#[path = "compare/evloop_side.rs"]
 mod evloop_side;
-#[path = "compare/kv.rs"]
 mod kv;
-#[path = "compare/kv_profile.rs"]
 mod kv_profile;
-#[path = "compare/kv_tokio.rs"]
 mod kv_tokio;
-#[path = "compare/loadgen.rs"]
 mod loadgen;
-#[path = "compare/micro.rs"]
 mod micro;
-#[path = "compare/profile.rs"]
 mod profile;
-#[path = "compare/raw.rs"]
 mod raw;
 #[cfg(target_os = "linux")]
-#[path = "compare/raw_uring.rs"]
 mod raw_uring;
-#[path = "compare/report.rs"]
 mod report;
-#[path = "compare/serve.rs"]
 mod serve;
-#[path = "compare/sys.rs"]
 mod sys;
-#[path = "compare/tokio_native.rs"]
 mod tokio_native;
-#[path = "compare/workloads.rs"]
 mod workloads;
 
 use std::path::PathBuf;
@@ -214,11 +199,17 @@ fn micro_mode(args: &Args, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The workspace's root: this package is `benches/compare` in it.
+const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
 /// Where the report goes: `$CARGO_TARGET_DIR/bench`, else the workspace's `target/bench`.
 fn out_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(t) => PathBuf::from(t).join("bench"),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench"),
+        None => {
+            let root = PathBuf::from(WORKSPACE);
+            root.canonicalize().unwrap_or(root).join("target/bench")
+        }
     }
 }
 
@@ -263,9 +254,9 @@ fn parent(args: &Args) -> Result<(), String> {
         kernel: sys::kernel(),
         cpu: sys::cpu_model(),
         date: sys::now_utc(),
-        commit: sys::git_commit(env!("CARGO_MANIFEST_DIR")),
+        commit: sys::git_commit(WORKSPACE),
     };
-    let mut command = String::from("cargo bench --bench compare");
+    let mut command = String::from("cargo bench -p compare");
     let passed: Vec<&str> = args
         .0
         .iter()

@@ -127,7 +127,7 @@ fn accept_all(listener: &TcpListener, ep: &Epoll, conns: &mut Vec<Option<Conn>>)
         }
         // SAFETY: `fd` was just returned by accept4 and is owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        set_nodelay(fd.as_raw_fd());
+        crate::sys::set_nodelay(fd.as_raw_fd());
         let slot = fd.as_raw_fd() as usize;
         ep.ctl(
             libc::EPOLL_CTL_ADD,
@@ -143,20 +143,6 @@ fn accept_all(listener: &TcpListener, ep: &Epoll, conns: &mut Vec<Option<Conn>>)
             pending: Vec::new(),
         });
     }
-}
-
-fn set_nodelay(fd: RawFd) {
-    let one: libc::c_int = 1;
-    // SAFETY: `one` is a valid c_int for the duration of the call.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
 }
 
 /// One recv and one send. Returns false when the connection is done.

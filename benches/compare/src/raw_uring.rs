@@ -45,30 +45,25 @@ struct Buffers {
 
 impl Buffers {
     fn new(uring: &IoUring) -> io::Result<Buffers> {
-        let len = usize::from(BUFFERS) * 16;
-        // SAFETY: an anonymous private mapping, page-aligned as the kernel requires.
-        let ring = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ring == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
+        // The kernel wants the ring page-aligned; heap memory of that alignment does.
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let layout = std::alloc::Layout::from_size_align(usize::from(BUFFERS) * 16, page)
+            .map_err(io::Error::other)?;
+        // SAFETY: the layout's size is not zero.
+        let ring = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ring.is_null() {
+            return Err(io::ErrorKind::OutOfMemory.into());
         }
         let mut bufs = Buffers {
-            ring: ring.cast(),
+            ring,
             data: vec![0; usize::from(BUFFERS) * BUF_SIZE],
             tail: 0,
         };
         for bid in 0..BUFFERS {
             bufs.put(bid);
         }
-        // SAFETY: the ring of BUFFERS entries lives for the process (never unmapped).
+        // SAFETY: the ring of BUFFERS entries lives for the process (never freed).
         unsafe {
             uring
                 .submitter()
@@ -163,7 +158,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             match data & 0xff {
                 ACCEPT => {
                     if res >= 0 {
-                        set_nodelay(res);
+                        crate::sys::set_nodelay(res);
                         let slot = res as usize;
                         if conns.len() <= slot {
                             conns.resize_with(slot + 1, Conn::default);
@@ -229,18 +224,4 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             }
         }
     }
-}
-
-fn set_nodelay(fd: RawFd) {
-    let one: libc::c_int = 1;
-    // SAFETY: `one` is a valid c_int for the duration of the call.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
 }
