@@ -169,11 +169,11 @@ pub struct Idle {
     stdin: Option<ChildStdin>,
 }
 
-/// Starts `--loadgen idle` and waits until it says `ready`.
-pub fn idle(addr: SocketAddr, conns: usize, limit: Duration) -> io::Result<Idle> {
+/// Starts `--loadgen idle` (its round trip: `probe`) and waits until it says `ready`.
+pub fn idle(addr: SocketAddr, conns: usize, probe: &str, limit: Duration) -> io::Result<Idle> {
     let mut child = Command::new(exe())
         .args(["--loadgen", "idle", "--addr", &addr.to_string()])
-        .args(["--conns", &conns.to_string()])
+        .args(["--conns", &conns.to_string(), "--probe", probe])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -49,7 +49,7 @@ pub(crate) fn installed(program: &str) -> bool {
 }
 
 /// Pins the process about to be executed to `core` (children inherit it).
-fn pinned(cmd: &mut Command, core: usize) -> &mut Command {
+pub(crate) fn pinned(cmd: &mut Command, core: usize) -> &mut Command {
     if crate::sys::cores() < 2 {
         return cmd;
     }
@@ -192,7 +192,7 @@ impl Drop for Server {
 }
 
 /// A port that was free a moment ago.
-fn free_port() -> io::Result<u16> {
+pub(crate) fn free_port() -> io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -5,8 +5,9 @@
 //! - echo: a message of `size` bytes, complete when `size` bytes have come back;
 //! - http: `GET / HTTP/1.1` with keep-alive, complete when the head and
 //!   `Content-Length` bytes of body have come back;
-//! - idle: opens connections, makes one 1-byte round trip on each so that the server has
-//!   accepted it and its task has run, then holds them until stdin closes.
+//! - idle: opens connections from many 127.0.x.y source addresses, makes one round trip
+//!   on each (a byte, an HTTP request or a RESP `PING`) so that the server has accepted
+//!   it and its task has run, then holds them until stdin closes.
 //!
 //! Timed runs warm up, then measure for a fixed time. Counted runs (`count`) send exactly
 //! that many messages in all and stop, for the callgrind difference.
@@ -311,16 +312,103 @@ fn percentiles(v: &mut [u32]) -> (u64, u64) {
     (at(0.50), at(0.99))
 }
 
-/// Opens `conns` connections, makes one round trip on each, prints `ready`, and holds
-/// them until stdin closes (or `hold` passes).
-pub fn idle(addr: SocketAddr, conns: usize, hold: Duration) -> io::Result<()> {
+/// The one round trip an idle connection makes before it rests.
+#[derive(Clone, Copy, Debug)]
+pub enum Probe {
+    /// One byte, echoed.
+    Echo,
+    /// `GET /`, keep-alive, read to the end of the answer.
+    Http,
+    /// A RESP `PING`, answered `+PONG`.
+    Resp,
+}
+
+impl Probe {
+    /// The probe named `name` (`echo`, `http` or `resp`).
+    pub fn from_name(name: &str) -> Option<Probe> {
+        match name {
+            "echo" => Some(Probe::Echo),
+            "http" => Some(Probe::Http),
+            "resp" => Some(Probe::Resp),
+            _ => None,
+        }
+    }
+
+    fn request(self) -> &'static [u8] {
+        match self {
+            Probe::Echo => b"x",
+            Probe::Http => HTTP_REQUEST,
+            Probe::Resp => b"*1\r\n$4\r\nPING\r\n",
+        }
+    }
+
+    fn answered(self, got: &[u8]) -> bool {
+        match self {
+            Probe::Echo => !got.is_empty(),
+            Probe::Http => http_answer_len(got).is_some_and(|len| got.len() >= len),
+            Probe::Resp => got.ends_with(b"\r\n"),
+        }
+    }
+}
+
+/// The source address of idle connection `i`: 127.0.x.y, from 127.0.1.1 on, 250
+/// addresses per third byte, so that no source address runs out of ports.
+fn source(i: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
+}
+
+/// A blocking TCP connection to `addr` from `from` (port chosen by the kernel).
+fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> io::Result<TcpStream> {
+    let SocketAddr::V4(to) = addr else {
+        return Err(io::Error::other("the idle load needs an IPv4 server"));
+    };
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: no pointers are involved.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let local = sockaddr(from, 0);
+    // SAFETY: `local` is a valid sockaddr_in of `len` bytes for the duration of the call.
+    if unsafe { libc::bind(fd.as_raw_fd(), (&raw const local).cast(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let remote = sockaddr(*to.ip(), to.port());
+    // SAFETY: as above, for `remote`.
+    if unsafe { libc::connect(fd.as_raw_fd(), (&raw const remote).cast(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(TcpStream::from(fd))
+}
+
+/// Opens `conns` connections from many 127.0.x.y source addresses, makes one round trip
+/// (`probe`) on each, prints `ready`, and holds them until stdin closes (or `hold`
+/// passes).
+pub fn idle(addr: SocketAddr, conns: usize, probe: Probe, hold: Duration) -> io::Result<()> {
     let mut streams = Vec::with_capacity(conns);
-    let mut byte = [0u8; 1];
-    for _ in 0..conns {
-        let mut s = TcpStream::connect(addr)?;
+    let mut buf = [0u8; 4096];
+    for i in 0..conns {
+        let mut s = connect_from(source(i), addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("connection {i}: {e}")))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        s.write_all(b"x")?;
-        s.read_exact(&mut byte)?;
+        s.write_all(probe.request())?;
+        let mut got = Vec::new();
+        while !probe.answered(&got) {
+            match s.read(&mut buf)? {
+                0 => return Err(io::Error::other(format!("connection {i} closed"))),
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
         streams.push(s);
     }
     println!("ready");

@@ -1,7 +1,8 @@
 //! evloop against tokio's current_thread runtime, and against a raw epoll loop (the
 //! limit), in one run: `cargo bench -p compare` (`-- --quick` for a short run,
 //! `-- --only NAME` for one workload, `-- --pairs N` for N A B pairs, `-- --sizes 64
-//! --conns 50,500` for a part of the echo workload).
+//! --conns 50,500` for a part of the echo workload, `-- --idle-conns N` for the idle
+//! workload's count, 10,000 by default and 500 in a quick run).
 //!
 //! One binary, several roles. The parent orchestrates and re-executes itself:
 //! `--serve <echo|http|hyper> --runtime <evloop|tokio|tokio-compat|raw|evloop-uring|raw-uring>`
@@ -9,7 +10,8 @@
 //! compat; the last two: evloop on its io_uring backend, and the raw io_uring limit;
 //! pinned to core 0, printing `listening on 127.0.0.1:PORT`; `--serve kv --runtime
 //! <evloop|tokio> --port P` the key-value server on that port, driven by
-//! `redis-benchmark`), `--loadgen <echo|http|idle>` a load
+//! `redis-benchmark`; `--serve app --app NAME --port P` one of evloop's example servers),
+//! `--loadgen <echo|http|idle>` a load
 //! generator (pinned to core 1, built on libc epoll, not on evloop) and `--micro NAME
 //! --runtime R` a task or timer workload (pinned to core 0). Every run gets fresh
 //! processes; within each pair the runtimes run one after the other.
@@ -19,6 +21,7 @@
 
 mod child;
 mod evloop_side;
+mod idle;
 mod kv;
 mod kv_profile;
 mod kv_tokio;
@@ -94,6 +97,9 @@ fn serve_mode(args: &Args, service: &str) -> Result<(), String> {
     if service == "kv" {
         return serve_kv(args);
     }
+    if service == "app" {
+        return serve_app(args);
+    }
     let buf = args.parse("--buf", serve::ECHO_BUF)?;
     let service = match service {
         "echo" => Service::Echo(buf),
@@ -131,6 +137,24 @@ fn serve_kv(args: &Args) -> Result<(), String> {
     r.map_err(|e| format!("{runtime} kv server: {e}"))
 }
 
+/// `--serve app --app NAME --port P`: one of evloop's example servers, with its default
+/// options, on that port (its backend from `EVLOOP_BACKEND`).
+fn serve_app(args: &Args) -> Result<(), String> {
+    use evloop::examples::{echo_server, http_server, hyper_server, kv_server};
+    let port = args.parse("--port", 0u16)?;
+    let name = args.value("--app").ok_or("--serve app needs --app")?;
+    let flags = ["--addr".to_string(), format!("127.0.0.1:{port}")];
+    let bad = |e: evloop::cli::CliError| format!("{name}: {e}");
+    let r = match name {
+        "http_server" => http_server::run(http_server::Args::parse(flags).map_err(bad)?),
+        "echo_server" => echo_server::run(echo_server::Args::parse(flags).map_err(bad)?),
+        "kv_server" => kv_server::run(kv_server::parse(flags).map_err(bad)?),
+        "hyper_server" => hyper_server::run(hyper_server::Args::parse(flags).map_err(bad)?),
+        other => return Err(format!("unknown app {other:?}")),
+    };
+    r.map_err(|e| format!("{name}: {e}"))
+}
+
 fn loadgen_mode(args: &Args, kind: &str) -> Result<(), String> {
     sys::pin_to(sys::LOADGEN_CORE);
     sys::raise_nofile();
@@ -142,7 +166,9 @@ fn loadgen_mode(args: &Args, kind: &str) -> Result<(), String> {
     let conns = args.parse("--conns", 50usize)?;
     if kind == "idle" {
         let hold = Duration::from_secs(args.parse("--hold", 300u64)?);
-        return loadgen::idle(addr, conns, hold).map_err(|e| format!("idle loadgen: {e}"));
+        let probe = args.value("--probe").unwrap_or("echo");
+        let probe = loadgen::Probe::from_name(probe).ok_or(format!("unknown --probe {probe:?}"))?;
+        return loadgen::idle(addr, conns, probe, hold).map_err(|e| format!("idle loadgen: {e}"));
     }
     let protocol = match kind {
         "echo" => loadgen::Protocol::Echo(args.parse("--size", 64usize)?),
@@ -248,6 +274,13 @@ fn parent(args: &Args) -> Result<(), String> {
                 })?;
             *chosen = picked;
         }
+    }
+    if let Some(n) = args.value("--idle-conns") {
+        plan.idle_conns = n
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("bad --idle-conns {n:?}"))?;
     }
     let machine = report::Machine {
         cores: sys::cores(),

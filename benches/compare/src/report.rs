@@ -47,6 +47,9 @@ pub const TOKIO_COMPAT: &str = "tokio-compat";
 pub const RAW: &str = "raw";
 /// redis-server, the limit of the kv workload.
 pub const REDIS: &str = "redis";
+/// nginx (Debian's nginx-light, one process, `return 200`), the limit of the idle
+/// workload's HTTP row.
+pub const NGINX: &str = "nginx";
 /// evloop on its io_uring backend (`BackendKind::Uring`).
 pub const EVLOOP_URING: &str = "evloop-uring";
 /// The raw io_uring echo loop, the io_uring limit: multishot accept and receive into a
@@ -97,6 +100,12 @@ pub const COLUMNS: &[Column] = &[
         short: "redis-server",
         role: Role::Limit,
     },
+    Column {
+        id: NGINX,
+        label: "nginx (limit)",
+        short: "nginx",
+        role: Role::Limit,
+    },
 ];
 
 /// The ratios the tables show, `of` against `against`, where an entry has both (a
@@ -106,6 +115,7 @@ pub const RATIOS: &[(&str, &str)] = &[
     (EVLOOP, TOKIO_COMPAT),
     (EVLOOP, RAW),
     (EVLOOP, REDIS),
+    (EVLOOP, NGINX),
     (EVLOOP_URING, EVLOOP),
     (EVLOOP_URING, TOKIO),
     (EVLOOP_URING, RAW_URING),
@@ -195,6 +205,8 @@ pub mod goals {
     pub const AT_MOST_200: &[Goal] = &[Goal::at_most(200.0)];
     /// evloop's median ≤ 1100 (µs).
     pub const AT_MOST_1100: &[Goal] = &[Goal::at_most(1100.0)];
+    /// evloop's median ≤ 512 (bytes per idle connection).
+    pub const AT_MOST_512: &[Goal] = &[Goal::at_most(512.0)];
     /// evloop's median ≤ 0.1.
     pub const AT_MOST_0_1: &[Goal] = &[Goal::at_most(0.1)];
     /// Echo throughput at 64 B: evloop ≥ 1.0× native tokio and ≥ 0.97× raw epoll; evloop

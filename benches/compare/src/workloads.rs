@@ -15,7 +15,7 @@ use crate::report::{
 use crate::serve::{ECHO_BUF, IDLE_BUF};
 
 /// The names `--only` accepts, in the order of a full run.
-pub const NAMES: [&str; 13] = [
+pub const NAMES: [&str; 14] = [
     "echo",
     "http",
     "hyper",
@@ -27,6 +27,7 @@ pub const NAMES: [&str; 13] = [
     "timers_equal",
     "priority",
     "memory",
+    "idle",
     "instructions",
     "kv",
 ];
@@ -48,6 +49,8 @@ pub struct Plan {
     /// `--conns`; all of [`ECHO_SIZES`] and [`ECHO_CONNS`] unless narrowed).
     pub echo_sizes: Vec<usize>,
     pub echo_conns: Vec<usize>,
+    /// Connections of the idle workload (`--idle-conns`).
+    pub idle_conns: usize,
 }
 
 impl Plan {
@@ -61,6 +64,7 @@ impl Plan {
             out_dir: out_dir.to_path_buf(),
             echo_sizes: ECHO_SIZES.to_vec(),
             echo_conns: ECHO_CONNS.to_vec(),
+            idle_conns: if quick { 500 } else { IDLE_CONNS },
         }
     }
 }
@@ -92,6 +96,7 @@ pub fn run(name: &str, plan: &Plan, results: &mut Results) {
         "timers_equal" => timers_equal(plan, results),
         "priority" => priority_latency(plan, results),
         "memory" => memory(plan, results),
+        "idle" => crate::idle::run(plan, results),
         "instructions" => instructions(plan, results),
         "kv" => crate::kv::run(plan, results),
         _ => Err(std::io::Error::other(format!("unknown workload {name}"))),
@@ -102,12 +107,12 @@ pub fn run(name: &str, plan: &Plan, results: &mut Results) {
     }
 }
 
-fn progress(what: &str) {
+pub(crate) fn progress(what: &str) {
     eprintln!("[compare] {what}");
 }
 
 /// Notes a run that failed; the workload goes on with the other runs.
-fn failed(results: &mut Results, what: &str, e: &std::io::Error) {
+pub(crate) fn failed(results: &mut Results, what: &str, e: &std::io::Error) {
     eprintln!("[compare] {what} failed: {e}");
     let note = format!("{what}: failed ({e})");
     if !results.notes.contains(&note) {
@@ -116,7 +121,7 @@ fn failed(results: &mut Results, what: &str, e: &std::io::Error) {
 }
 
 /// Whether the kernel lets evloop use io_uring here; if not, says so in the notes once.
-fn uring_available(results: &mut Results) -> bool {
+pub(crate) fn uring_available(results: &mut Results) -> bool {
     let ok = runtime::Builder::new()
         .backend(runtime::BackendKind::Uring)
         .build()
@@ -632,7 +637,7 @@ fn idle_rss(runtime: &str) -> std::io::Result<(u64, u64)> {
     let server = child::server(runtime, "echo", &extra, None)?;
     std::thread::sleep(Duration::from_millis(100));
     let before = crate::sys::rss_bytes(server.pid)?;
-    let idle = child::idle(server.addr, IDLE_CONNS, Duration::from_secs(120))?;
+    let idle = child::idle(server.addr, IDLE_CONNS, "echo", Duration::from_secs(120))?;
     std::thread::sleep(Duration::from_millis(100));
     let after = crate::sys::rss_bytes(server.pid)?;
     idle.release();
