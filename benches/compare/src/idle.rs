@@ -11,6 +11,12 @@
 //! hyper through hyper-util, and the kv store), and, where installed, nginx (one
 //! process, `return 200`) and redis-server. A server that is not installed is skipped
 //! with a note.
+//!
+//! The `idle_cpu` workload asks whether the loop's cost grows with the connections that
+//! do nothing: echo server CPU per 64 B message at 50 active connections, with N others
+//! idle and with none, alternating within each pair, on evloop's epoll, io_uring and
+//! poll backends. poll scans every descriptor on every wait (O(n) by design), so it
+//! runs with fewer idle connections.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -277,4 +283,130 @@ fn measure(plan: &Plan, how: Start, probe: &str, conns: usize) -> std::io::Resul
     idle.release();
     server.stop();
     Ok(after?.saturating_sub(before) as f64 / conns as f64)
+}
+
+/// Idle connections beside the active ones on poll, whose every wait scans them all.
+const POLL_IDLE: usize = 2_000;
+
+/// The `idle_cpu` workload.
+pub fn cpu(plan: &Plan, results: &mut Results) -> std::io::Result<()> {
+    let mut backends = vec![(EVLOOP, "epoll"), (POLL, "poll")];
+    if uring_available(results) {
+        backends.push((EVLOOP_URING, "io_uring"));
+    }
+    // (backend, idle?) → server CPU per message of every pair, for the note.
+    let mut per: Vec<((&str, bool), Vec<f64>)> = Vec::new();
+    for pair in 0..plan.pairs {
+        for &(runtime, backend) in &backends {
+            let idle = if runtime == POLL {
+                POLL_IDLE.min(plan.idle_conns)
+            } else {
+                plan.idle_conns
+            };
+            for with in [false, true] {
+                let n = if with { idle } else { 0 };
+                progress(&format!(
+                    "echo 64 B × 50 conns beside {n} idle, {backend}, pair {}/{}",
+                    pair + 1,
+                    plan.pairs
+                ));
+                match cpu_run(plan, runtime, n) {
+                    Ok(us) => {
+                        let key = Key {
+                            workload: "echo beside idle connections",
+                            metric: "server CPU per message",
+                            params: &format!("64 B × 50 conns, {backend}, {n} idle"),
+                            params_json: json!({"backend": backend, "idle": n, "conns": 50, "size": 64}),
+                            unit: "µs",
+                            higher_is_better: false,
+                            goals: &[],
+                        };
+                        let column = if runtime == EVLOOP_URING {
+                            EVLOOP_URING
+                        } else {
+                            EVLOOP
+                        };
+                        results.record(key, column, us);
+                        match per.iter_mut().find(|(k, _)| *k == (backend, with)) {
+                            Some((_, v)) => v.push(us),
+                            None => per.push(((backend, with), vec![us])),
+                        }
+                    }
+                    Err(e) => failed(results, &format!("echo beside {n} idle on {backend}"), &e),
+                }
+            }
+        }
+    }
+    let median = |k: (&str, bool)| {
+        let mut v = per.iter().find(|(key, _)| *key == k)?.1.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    for &(runtime, backend) in &backends {
+        if let (Some(none), Some(idle)) = (median((backend, false)), median((backend, true))) {
+            let n = if runtime == POLL {
+                POLL_IDLE.min(plan.idle_conns)
+            } else {
+                plan.idle_conns
+            };
+            let r = idle / none;
+            let verdict = if runtime == POLL {
+                "poll is O(n) by design, no goal"
+            } else if r <= 1.05 {
+                "goal ≤ 1.05×: met"
+            } else {
+                "goal ≤ 1.05×: **missed**"
+            };
+            results.notes.push(format!(
+                "echo CPU per message, 50 active connections on {backend}: {r:.3}× with {n} \
+                 idle beside them ({idle:.2} µs against {none:.2} µs, medians; {verdict})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// evloop on its poll backend (the `idle_cpu` workload only).
+const POLL: &str = "evloop-poll";
+
+/// One timed echo run at 50 connections against a fresh server holding `idle` idle
+/// connections; the server's CPU per message, µs.
+fn cpu_run(plan: &Plan, runtime: &str, idle: usize) -> std::io::Result<f64> {
+    let extra = vec!["--buf".into(), ECHO_BUF.to_string()];
+    let server = child::server(runtime, "echo", &extra, None)?;
+    let held = if idle > 0 {
+        Some(child::idle(
+            server.addr,
+            idle,
+            "echo",
+            Duration::from_secs(300),
+        )?)
+    } else {
+        None
+    };
+    let cpu0 = crate::sys::cpu_seconds(server.pid)?;
+    let args: Vec<String> = vec![
+        "echo".into(),
+        "--conns".into(),
+        "50".into(),
+        "--size".into(),
+        "64".into(),
+        "--addr".into(),
+        server.addr.to_string(),
+        "--warmup".into(),
+        format!("{}", plan.warmup.as_secs_f64()),
+        "--secs".into(),
+        format!("{}", plan.secs.as_secs_f64()),
+    ];
+    let out = child::loadgen(&args, plan.warmup + plan.secs + Duration::from_secs(60))?;
+    let cpu1 = crate::sys::cpu_seconds(server.pid)?;
+    if let Some(held) = held {
+        held.release();
+    }
+    server.stop();
+    let total = out.get("total").copied().unwrap_or(0.0);
+    if total <= 0.0 {
+        return Err(std::io::Error::other("no message completed"));
+    }
+    Ok((cpu1 - cpu0) / total * 1e6)
 }

@@ -5,7 +5,7 @@
 //! workload's count, 10,000 by default and 500 in a quick run).
 //!
 //! One binary, several roles. The parent orchestrates and re-executes itself:
-//! `--serve <echo|http|hyper> --runtime <evloop|tokio|tokio-compat|raw|evloop-uring|raw-uring>`
+//! `--serve <echo|http|hyper> --runtime <evloop|tokio|tokio-compat|raw|evloop-uring|raw-uring|evloop-poll>`
 //! starts a server (tokio as a tokio user writes it, or evloop's code through tokio-util's
 //! compat; the last two: evloop on its io_uring backend, and the raw io_uring limit;
 //! pinned to core 0, printing `listening on 127.0.0.1:PORT`; `--serve kv --runtime
@@ -111,6 +111,7 @@ fn serve_mode(args: &Args, service: &str) -> Result<(), String> {
     let r = match (runtime, service) {
         ("evloop", s) => evloop_side::serve(s, None),
         ("evloop-uring", s) => evloop_side::serve(s, Some(runtime::BackendKind::Uring)),
+        ("evloop-poll", s) => evloop_side::serve(s, Some(runtime::BackendKind::Poll)),
         ("tokio", s) => serve::tokio(s, serve::TokioStyle::Native),
         ("tokio-compat", s) => serve::tokio(s, serve::TokioStyle::Compat),
         ("raw", Service::Echo(_)) => serve::raw(),

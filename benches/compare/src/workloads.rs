@@ -15,7 +15,7 @@ use crate::report::{
 use crate::serve::{ECHO_BUF, IDLE_BUF};
 
 /// The names `--only` accepts, in the order of a full run.
-pub const NAMES: [&str; 14] = [
+pub const NAMES: [&str; 15] = [
     "echo",
     "http",
     "hyper",
@@ -28,6 +28,7 @@ pub const NAMES: [&str; 14] = [
     "priority",
     "memory",
     "idle",
+    "idle_cpu",
     "instructions",
     "kv",
 ];
@@ -97,6 +98,7 @@ pub fn run(name: &str, plan: &Plan, results: &mut Results) {
         "priority" => priority_latency(plan, results),
         "memory" => memory(plan, results),
         "idle" => crate::idle::run(plan, results),
+        "idle_cpu" => crate::idle::cpu(plan, results),
         "instructions" => instructions(plan, results),
         "kv" => crate::kv::run(plan, results),
         _ => Err(std::io::Error::other(format!("unknown workload {name}"))),
