@@ -209,6 +209,9 @@ impl Parser {
             pos = end + 2;
         }
         self.is_inline = false;
+        // An earlier call may have scanned part of this command's first line and found
+        // it incomplete; that mark belongs to this command, not to the next one.
+        self.scanned = 0;
         Some(pos)
     }
 

@@ -77,6 +77,16 @@ fn every_split_boundary_gives_the_same_commands() {
     assert_eq!(feed(&bytes).unwrap(), whole, "a byte at a time");
 }
 
+/// Found by the `resp` fuzz target: a count line cut after its `\r`, then completed
+/// with the whole command, left the scan mark of that line behind, and the blank line
+/// after the command was read together with the next one as one inline command.
+#[test]
+fn a_line_cut_at_its_cr_leaves_nothing_for_the_next_command() {
+    let wire = b"\n$4\r\nECHO\r\n$1\r\na\r\n\r\n*1\r\n$4\r\nPING\r\n";
+    let commands = feed(&[b"*2\r", wire]).unwrap();
+    assert_eq!(commands, vec![args(&["ECHO", "a"]), args(&["PING"])]);
+}
+
 #[test]
 fn empty_arrays_and_blank_lines_are_skipped() {
     assert_eq!(
