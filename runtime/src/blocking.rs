@@ -15,9 +15,8 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use crate::error::JoinError;
-use crate::runtime::{Inner, with_current};
-use crate::task::JoinHandle;
+use crate::error::{Cancelled, JoinError};
+use crate::task::{JoinHandle, Scheduler};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -240,38 +239,13 @@ impl<T> Future for Receiver<T> {
     }
 }
 
-/// Runs `f` on the runtime's blocking pool and returns a handle to its result.
-///
-/// Use it for work that blocks (file I/O, DNS, heavy computation) so the loop keeps
-/// running. The closure cannot be cancelled once started: aborting the handle only stops
-/// waiting for it. A panic in `f` is reported as a [`JoinError`] whose
-/// [`is_panic`](JoinError::is_panic) is true.
-///
-/// ```
-/// let rt = runtime::Runtime::new()?;
-/// let n = rt.block_on(async { runtime::spawn_blocking(|| 6 * 7).await });
-/// assert_eq!(n.unwrap(), 42);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-///
-/// # Panics
-///
-/// Outside a runtime (see [`spawn`](crate::spawn)).
-#[track_caller]
-pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    with_current(|inner| spawn_blocking_on(inner, f))
-}
-
-/// [`spawn_blocking`] on the given runtime.
-pub(crate) fn spawn_blocking_on<F, T>(inner: &Inner, f: F) -> JoinHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
+impl Pool {
+    /// Runs `f` on this pool, awaited by a task of `scheduler`, whose handle it returns
+    /// (see [`spawn_blocking`](crate::spawn_blocking)).
+    pub(crate) fn spawn<F, T>(&self, scheduler: &Scheduler, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
     {
         let slot = Arc::new(Slot {
             inner: Mutex::new(SlotState {
@@ -280,17 +254,17 @@ where
                 closed: false,
             }),
         });
-        inner.blocking.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         let mut sender = Sender {
             slot: slot.clone(),
-            in_flight: Some(inner.blocking.in_flight.clone()),
+            in_flight: Some(self.in_flight.clone()),
         };
-        inner.blocking.execute(Box::new(move || {
+        self.execute(Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f));
             sender.finish(Some(result));
         }));
         let receiver = Receiver { slot };
-        inner.scheduler.spawn(async move {
+        scheduler.spawn(async move {
             match receiver.await {
                 Ok(value) => value,
                 // Re-raised inside the task, whose harness turns it back into
@@ -303,6 +277,3 @@ where
         })
     }
 }
-
-/// Marks a blocking job dropped unrun; mapped back to a cancelled `JoinError`.
-pub(crate) struct Cancelled;

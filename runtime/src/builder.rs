@@ -1,12 +1,15 @@
 //! `Builder`: how a runtime is configured.
 
 use std::io;
+use std::rc::Rc;
 use std::time::Duration;
 
-use reactor::BackendKind;
+use reactor::{BackendKind, Reactor};
 
+use crate::blocking::Pool;
+use crate::inner::Inner;
 use crate::runtime::Runtime;
-use crate::task::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
+use crate::task::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES, Scheduler, thread_id};
 
 /// How many ready tasks run between two reactor turns unless configured otherwise
 /// (tokio's figure).
@@ -197,5 +200,41 @@ impl Builder {
     /// (for example an unavailable backend).
     pub fn build(&self) -> io::Result<Runtime> {
         Runtime::from_builder(self)
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default [`Builder`] settings.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A builder for the settings.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn from_builder(b: &Builder) -> io::Result<Runtime> {
+        let mut rb = Reactor::builder();
+        if let Some(kind) = b.backend {
+            rb = rb.backend(kind);
+        }
+        let reactor = rb.build()?;
+        let runtime = Runtime {
+            inner: Rc::new(Inner {
+                scheduler: Scheduler::new(reactor.notifier(), b.priorities, b.starvation_limit),
+                blocking: Pool::new(b.max_blocking_threads, b.blocking_keep_alive),
+                timers: timer::Handle::new(),
+                reactor,
+                event_interval: b.event_interval,
+                budget: b.budget,
+                owner: thread_id(),
+                pid: std::process::id(),
+            }),
+        };
+        if b.start_paused {
+            runtime.inner.timers.pause();
+        }
+        Ok(runtime)
     }
 }

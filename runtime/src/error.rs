@@ -102,6 +102,10 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
+/// A panic payload that stands for cancellation: a task's future raises it (a blocking
+/// job dropped unrun), and the task's harness turns it into a cancelled `JoinError`.
+pub(crate) struct Cancelled;
+
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_cancelled() {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 
-use crate::runtime::{try_with_current, with_current};
+use crate::context::{try_with_current, with_current};
 use crate::task::{RemoteJoinHandle, Spawner};
 
 /// A `Send + Sync` handle to a runtime's loop, from [`Runtime::handle`](crate::Runtime::handle)

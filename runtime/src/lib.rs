@@ -45,10 +45,12 @@
 
 mod blocking;
 mod builder;
+mod context;
 mod error;
 mod handle;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+mod inner;
 mod join_set;
 mod per_core;
 mod runtime;
@@ -67,16 +69,16 @@ pub mod __private {
     pub use crate::watchdog::{DEFAULT_TEST_TIMEOUT, Watchdog};
 }
 
-pub use blocking::spawn_blocking;
 pub use builder::{
     Builder, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_EVENT_INTERVAL, DEFAULT_MAX_BLOCKING_THREADS,
 };
+pub use context::loop_index;
 pub use error::JoinError;
 pub use handle::Handle;
 pub use join_set::JoinSet;
 pub use per_core::{LoopError, run_per_core};
 pub use reactor::BackendKind;
-pub use runtime::{Runtime, loop_index, spawn, spawn_with_priority};
+pub use runtime::{Runtime, spawn, spawn_blocking, spawn_with_priority};
 /// Runs an `async fn main` on the evloop runtime.
 ///
 /// ```

@@ -15,9 +15,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use crate::builder::Builder;
+use crate::context::LOOP_INDEX;
 use crate::error::panic_message;
 use crate::handle::Handle;
-use crate::runtime::{LOOP_INDEX, Runtime};
+use crate::runtime::Runtime;
 
 /// Why one loop of [`Builder::run`] gave no result.
 #[derive(Debug)]

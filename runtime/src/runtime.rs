@@ -1,196 +1,21 @@
-//! `Runtime`: the loop (`block_on`) and the thread's current runtime.
+//! `Runtime`: the loop (`block_on`), and the free functions that spawn on the current
+//! runtime.
 
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use reactor::{Notifier, Reactor};
+use reactor::Notifier;
 
-use crate::blocking::Pool;
-use crate::builder::Builder;
+use crate::context::{CurrentGuard, with_current};
 use crate::handle::Handle;
-use crate::task::{JoinHandle, Scheduler, thread_id};
-
-/// What one runtime owns. Field order is drop order: tasks first, the reactor last.
-pub(crate) struct Inner {
-    pub(crate) scheduler: Scheduler,
-    pub(crate) blocking: Pool,
-    timers: timer::Handle,
-    reactor: Reactor,
-    event_interval: u32,
-    budget: u32,
-    owner: u32,
-    /// The process that created the runtime (see "After `fork`" on [`Runtime`]).
-    pid: u32,
-}
-
-impl Inner {
-    /// Whether this is a forked child's copy of the runtime. The fork count kept by the
-    /// scheduler is one load; `by_pid` also compares process ids, a syscall that sees
-    /// even a fork that bypassed `pthread_atfork` handlers.
-    pub(crate) fn is_forked_copy(&self, by_pid: bool) -> bool {
-        self.scheduler.is_forked_copy() || (by_pid && std::process::id() != self.pid)
-    }
-
-    /// Panics in a forked child of the process that created the runtime.
-    #[track_caller]
-    pub(crate) fn assert_not_forked(&self, by_pid: bool) {
-        if self.is_forked_copy(by_pid) {
-            panic!("{FORKED}");
-        }
-    }
-
-    /// Cancels every task, dropping their futures here with this runtime's reactor and
-    /// timers current, and closes the remote queue. Returns how many it cancelled.
-    pub(crate) fn cancel_tasks(&self) -> usize {
-        let _reactor = self.reactor.handle().enter();
-        let _timers = self.timers.enter();
-        self.scheduler.shutdown()
-    }
-
-    /// One wait of the reactor; `None` waits until an event or a notification.
-    ///
-    /// # Panics
-    ///
-    /// If the reactor's wait fails.
-    fn turn(&self, deadline: Option<Instant>) {
-        if let Err(e) = self.reactor.turn(deadline) {
-            panic!("evloop: the reactor's wait failed: {e}");
-        }
-    }
-
-    /// The wait of a loop whose clock is paused: tokio's auto-advance (see
-    /// [`time::pause`](crate::time::pause)). `ready`: a task or the `block_on` future is
-    /// ready to run.
-    ///
-    /// With work ready, no timer set, or blocking-pool jobs in flight, it waits as an
-    /// unpaused loop would, only never for a timer: no real time moves a paused clock.
-    /// Otherwise it first polls the reactor without blocking and moves the remote queue
-    /// in; only if that made nothing ready does the clock jump to the next deadline,
-    /// whose timers then fire.
-    #[cold]
-    fn wait_paused(&self, ready: bool, main_woken: &AtomicBool) {
-        if ready {
-            if self.reactor.handle().registrations() != 0 {
-                self.turn(Some(Instant::now()));
-            }
-            return;
-        }
-        if self.timers.next_deadline().is_none() {
-            self.turn(None);
-            return;
-        }
-        if self.blocking.in_flight() != 0 {
-            // A job's end wakes its task through the notifier, but leaves the count just
-            // after: look again shortly rather than wait for a wake that came already.
-            self.turn(Some(Instant::now() + BLOCKING_RECHECK));
-            return;
-        }
-        self.turn(Some(Instant::now()));
-        self.scheduler.drain_remote();
-        if self.scheduler.has_ready() || main_woken.load(Ordering::Relaxed) {
-            return;
-        }
-        if let Some(next) = self.timers.next_deadline() {
-            self.timers.advance_to(next);
-        }
-    }
-}
-
-/// How often a loop with a paused clock looks at the blocking pool again while jobs run.
-const BLOCKING_RECHECK: Duration = Duration::from_millis(1);
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if self.is_forked_copy(true) {
-            // A forked child: the tasks' registrations are in an epoll instance (or a
-            // kqueue) shared with the parent, so dropping their futures here would take
-            // the parent's fds out of it. Leak them instead.
-            self.scheduler.abandon();
-            return;
-        }
-        // Futures may deregister fds or cancel sleeps as they drop: keep both current.
-        let _reactor = self.reactor.handle().enter();
-        let _timers = self.timers.enter();
-        let _cancelled = self.scheduler.shutdown();
-        self.blocking.shutdown();
-        // Sleeps that outlive the runtime panic on their next poll instead of waiting
-        // forever; the reactor does the same for sockets when it drops, just after.
-        self.timers.shutdown();
-    }
-}
-
-thread_local! {
-    /// The runtime whose `block_on` runs on this thread.
-    static CURRENT: RefCell<Option<Rc<Inner>>> = const { RefCell::new(None) };
-    /// Which loop of `Builder::run` this thread runs.
-    pub(crate) static LOOP_INDEX: Cell<Option<usize>> = const { Cell::new(None) };
-}
-
-const NO_RUNTIME: &str = "there is no evloop runtime on this thread: call `runtime::spawn` \
-    (and `spawn_blocking`) inside `Runtime::block_on`, `#[runtime::main]` or \
-    `#[runtime::test]`, or use `Runtime::spawn` on a runtime you hold";
-
-const NESTED: &str = "cannot start a runtime from within a runtime: `block_on` was called \
-    while another `block_on` runs on this thread. `.await` the future instead, or spawn it \
-    with `runtime::spawn`";
-
-pub(crate) const FORKED: &str = "this evloop runtime belongs to the parent process: a forked child \
-    cannot use it (its reactor, tasks and registrations are the parent's). Build a new \
-    `Runtime` in the child";
-
-/// Runs `f` with the current runtime, if there is one.
-pub(crate) fn try_with_current<R>(f: impl FnOnce(&Inner) -> R) -> Option<R> {
-    CURRENT.with(|c| c.borrow().as_deref().map(f))
-}
-
-/// Runs `f` with the current runtime.
-///
-/// # Panics
-///
-/// Outside `block_on`, with a message that says where to call it.
-#[track_caller]
-pub(crate) fn with_current<R>(f: impl FnOnce(&Inner) -> R) -> R {
-    match CURRENT.with(|c| c.borrow().as_deref().map(f)) {
-        Some(out) => out,
-        None => panic!("{NO_RUNTIME}"),
-    }
-}
-
-/// Makes `inner` the thread's current runtime until dropped.
-struct CurrentGuard;
-
-impl CurrentGuard {
-    #[track_caller]
-    fn enter(inner: &Rc<Inner>) -> CurrentGuard {
-        let entered = CURRENT.with(|c| {
-            let mut current = c.borrow_mut();
-            if current.is_some() {
-                return false;
-            }
-            *current = Some(inner.clone());
-            true
-        });
-        if !entered {
-            panic!("{NESTED}");
-        }
-        CurrentGuard
-    }
-}
-
-impl Drop for CurrentGuard {
-    fn drop(&mut self) {
-        let _inner = CURRENT.with(|c| c.borrow_mut().take());
-        reactor::budget::set_unconstrained();
-    }
-}
+use crate::inner::Inner;
+use crate::task::{JoinHandle, thread_id};
 
 /// The waker of the `block_on` future: a flag, plus a notification from other threads.
 struct MainWaker {
@@ -283,40 +108,6 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime with the default [`Builder`] settings.
-    pub fn new() -> io::Result<Runtime> {
-        Builder::new().build()
-    }
-
-    /// A builder for the settings.
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-
-    pub(crate) fn from_builder(b: &Builder) -> io::Result<Runtime> {
-        let mut rb = Reactor::builder();
-        if let Some(kind) = b.backend {
-            rb = rb.backend(kind);
-        }
-        let reactor = rb.build()?;
-        let runtime = Runtime {
-            inner: Rc::new(Inner {
-                scheduler: Scheduler::new(reactor.notifier(), b.priorities, b.starvation_limit),
-                blocking: Pool::new(b.max_blocking_threads, b.blocking_keep_alive),
-                timers: timer::Handle::new(),
-                reactor,
-                event_interval: b.event_interval,
-                budget: b.budget,
-                owner: thread_id(),
-                pid: std::process::id(),
-            }),
-        };
-        if b.start_paused {
-            runtime.inner.timers.pause();
-        }
-        Ok(runtime)
-    }
-
     /// Spawns a task on this runtime. It starts running at the next `block_on`.
     ///
     /// # Panics
@@ -362,7 +153,7 @@ impl Runtime {
         T: Send + 'static,
     {
         self.inner.assert_not_forked(false);
-        crate::blocking::spawn_blocking_on(&self.inner, f)
+        self.inner.blocking.spawn(&self.inner.scheduler, f)
     }
 
     /// A `Send + Sync` handle to this runtime's loop, through which other threads and
@@ -519,8 +310,28 @@ where
     with_current(|inner| inner.scheduler.spawn_with_priority(priority, future))
 }
 
-/// Which loop of [`Builder::run`] runs on this thread (`0..n`), or `None` on a thread
-/// that [`Builder::run`] did not start.
-pub fn loop_index() -> Option<usize> {
-    LOOP_INDEX.with(Cell::get)
+/// Runs `f` on the runtime's blocking pool and returns a handle to its result.
+///
+/// Use it for work that blocks (file I/O, DNS, heavy computation) so the loop keeps
+/// running. The closure cannot be cancelled once started: aborting the handle only stops
+/// waiting for it. A panic in `f` is reported as a [`JoinError`] whose
+/// [`is_panic`](JoinError::is_panic) is true.
+///
+/// ```
+/// let rt = runtime::Runtime::new()?;
+/// let n = rt.block_on(async { runtime::spawn_blocking(|| 6 * 7).await });
+/// assert_eq!(n.unwrap(), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Panics
+///
+/// Outside a runtime (see [`spawn`](crate::spawn)).
+#[track_caller]
+pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    with_current(|inner| inner.blocking.spawn(&inner.scheduler, f))
 }

@@ -14,6 +14,11 @@ use std::sync::{Arc, Once};
 
 use super::scheduler::Shared;
 
+/// The panic of a runtime used in a forked child of the process that created it.
+pub(crate) const FORKED: &str = "this evloop runtime belongs to the parent process: a forked child \
+    cannot use it (its reactor, tasks and registrations are the parent's). Build a new \
+    `Runtime` in the child";
+
 /// How many `fork`s this process's line has gone through: a child counts one more than
 /// its parent did at the fork.
 static FORKS: AtomicU32 = AtomicU32::new(0);

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use super::cell::{Header, release, stage};
 use super::state::{Abort, OutputSlot, ToIdle, ToRunning};
 use super::waker::borrowed_waker;
-use crate::error::JoinError;
+use crate::error::{Cancelled, JoinError};
 
 /// Polls a task popped from the local queue. Inlined into the scheduler's `run_one`,
 /// its one caller: it runs once per task poll.
@@ -126,7 +126,7 @@ pub(super) unsafe fn poll_future<F: Future>(ptr: NonNull<Header>, cx: &mut Conte
     let output = match result {
         Ok(Poll::Pending) => return false,
         Ok(Poll::Ready(value)) => Ok(value),
-        Err(payload) if payload.is::<crate::blocking::Cancelled>() => Err(JoinError::cancelled()),
+        Err(payload) if payload.is::<Cancelled>() => Err(JoinError::cancelled()),
         Err(payload) => Err(JoinError::panic(payload)),
     };
     // SAFETY: same task, owner thread, `RUNNING`, future live and no longer borrowed.

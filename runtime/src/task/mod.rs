@@ -124,6 +124,7 @@ mod tests;
 mod waker;
 
 pub use abort::AbortHandle;
+pub(crate) use fork::FORKED;
 pub use join::JoinHandle;
 pub use queues::{DEFAULT_STARVATION_LIMIT, MAX_PRIORITIES};
 pub(crate) use remote::Spawner;

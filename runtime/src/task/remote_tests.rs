@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread, ThreadId};
 use std::time::Duration;
 
-use super::tests::{Notify, panic_message};
+use super::tests::{Rings, panic_message};
 use super::{RemoteJoinHandle, Scheduler};
 use crate::error::JoinError;
 use crate::watchdog::Watchdog;
@@ -22,7 +22,7 @@ const ROUNDS: usize = if cfg!(miri) { 4 } else { 100 };
 /// A scheduler on this thread, the count of its notifications, and a watchdog.
 fn setup() -> (Scheduler, Arc<AtomicUsize>, Watchdog) {
     let rings = Arc::new(AtomicUsize::new(0));
-    let sched = Scheduler::with_notify(Notify::Count(rings.clone()), 1, 64);
+    let sched = Scheduler::with_notify(Box::new(Rings(rings.clone())), 1, 64);
     let watchdog = Watchdog::for_current_test(Duration::from_secs(60));
     (sched, rings, watchdog)
 }

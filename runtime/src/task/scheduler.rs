@@ -15,21 +15,26 @@ use std::task::Waker;
 use reactor::Notifier;
 
 use super::cell::{Header, allocate, release, retain};
-use super::fork::{self, LoopGuard};
+use super::fork::{self, FORKED, LoopGuard};
 use super::harness::{abort, run};
 use super::join::JoinHandle;
 use super::queues::MAX_PRIORITIES;
 use super::queues::RunQueues;
 use super::thread_id;
 use super::waker::wake_local;
-use crate::runtime::FORKED;
 
-/// What a remote wake rings: the reactor's notifier; in the unit tests, which run
-/// without a reactor (and under Miri), a counter may stand in for it.
-#[cfg(not(test))]
-pub(super) type Notify = Notifier;
-#[cfg(test)]
-pub(super) use super::tests::Notify;
+/// What a remote wake rings, so that the owner's loop wakes from its wait: the
+/// reactor's [`Notifier`] in a runtime. The unit tests, which run without a reactor (and
+/// under Miri), count the rings instead.
+pub(super) trait Notify: Send + Sync + 'static {
+    fn notify(&self);
+}
+
+impl Notify for Notifier {
+    fn notify(&self) {
+        Notifier::notify(self);
+    }
+}
 
 /// A counted reference in the remote queue.
 pub(super) struct TaskRef(pub(super) NonNull<Header>);
@@ -77,7 +82,7 @@ pub(super) struct Remote {
     /// Set in a forked child whose thread was running this scheduler's loop when it
     /// called `fork` (see `task/fork.rs`).
     pub(super) forked: AtomicBool,
-    pub(super) notifier: Notify,
+    pub(super) notifier: Box<dyn Notify>,
 }
 
 /// The owner thread's run queues (a FIFO per priority, see `queues.rs`), its list of
@@ -248,13 +253,11 @@ impl Scheduler {
     /// turns (at least 1); remote wakes ring `notifier`.
     pub(crate) fn new(notifier: Notifier, priorities: usize, starvation_limit: u32) -> Scheduler {
         fork::install_handler();
-        #[cfg(test)]
-        let notifier = Notify::Reactor(notifier);
-        Scheduler::with_notify(notifier, priorities, starvation_limit)
+        Scheduler::with_notify(Box::new(notifier), priorities, starvation_limit)
     }
 
     pub(super) fn with_notify(
-        notifier: Notify,
+        notifier: Box<dyn Notify>,
         priorities: usize,
         starvation_limit: u32,
     ) -> Scheduler {

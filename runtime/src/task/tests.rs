@@ -15,24 +15,17 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
+use super::scheduler::Notify;
 use super::{JoinHandle, Scheduler};
 use crate::error::JoinError;
 use crate::watchdog::Watchdog;
 
-/// What a remote wake rings in these tests: the reactor's notifier, or a counter.
-pub(crate) enum Notify {
-    Reactor(reactor::Notifier),
-    Count(Arc<AtomicUsize>),
-}
+/// What a remote wake rings in these tests: a count of the rings.
+pub(super) struct Rings(pub(super) Arc<AtomicUsize>);
 
-impl Notify {
-    pub(crate) fn notify(&self) {
-        match self {
-            Notify::Reactor(notifier) => notifier.notify(),
-            Notify::Count(count) => {
-                count.fetch_add(1, SeqCst);
-            }
-        }
+impl Notify for Rings {
+    fn notify(&self) {
+        self.0.fetch_add(1, SeqCst);
     }
 }
 
@@ -42,7 +35,7 @@ const ROUNDS: usize = if cfg!(miri) { 3 } else { 50 };
 /// A scheduler, the count of its notifications, and a watchdog for the test.
 fn setup() -> (Scheduler, Arc<AtomicUsize>, Watchdog) {
     let count = Arc::new(AtomicUsize::new(0));
-    let sched = Scheduler::with_notify(Notify::Count(count.clone()), 1, 64);
+    let sched = Scheduler::with_notify(Box::new(Rings(count.clone())), 1, 64);
     (
         sched,
         count,
@@ -620,7 +613,7 @@ fn a_future_may_drop_its_own_handle_while_being_dropped() {
 fn setup_priorities(n: usize, limit: u32) -> (Scheduler, Watchdog) {
     let count = Arc::new(AtomicUsize::new(0));
     (
-        Scheduler::with_notify(Notify::Count(count), n, limit),
+        Scheduler::with_notify(Box::new(Rings(count)), n, limit),
         Watchdog::for_current_test(Duration::from_secs(60)),
     )
 }
