@@ -292,7 +292,7 @@ where
 }
 
 /// Spawns a task on the current runtime in the run queue of `priority`, 0 being the most
-/// urgent (see [`Builder::priorities`]); otherwise as [`spawn`]. It keeps its priority
+/// urgent (see [`Builder::priorities`](crate::Builder::priorities)); otherwise as [`spawn`]. It keeps its priority
 /// for life, also when woken from another thread.
 ///
 /// # Panics
@@ -314,8 +314,8 @@ where
 ///
 /// Use it for work that blocks (file I/O, DNS, heavy computation) so the loop keeps
 /// running. The closure cannot be cancelled once started: aborting the handle only stops
-/// waiting for it. A panic in `f` is reported as a [`JoinError`] whose
-/// [`is_panic`](JoinError::is_panic) is true.
+/// waiting for it. A panic in `f` is reported as a [`JoinError`](crate::JoinError) whose
+/// [`is_panic`](crate::JoinError::is_panic) is true.
 ///
 /// ```
 /// let rt = runtime::Runtime::new()?;
