@@ -51,8 +51,10 @@ mod handle;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod inner;
+pub mod io;
 mod join_set;
 mod per_core;
+pub mod process;
 mod runtime;
 mod shutdown;
 pub mod signal;

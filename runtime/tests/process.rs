@@ -1,0 +1,281 @@
+//! `runtime::process`: children spawned, fed, read and awaited on the loop, through the
+//! pidfd path and the `SIGCHLD` path.
+
+use std::io;
+use std::process::Stdio;
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use runtime::process::{Child, Command};
+
+/// Whether `pid` is gone from the process table, or is still there (a zombie or alive).
+fn in_process_table(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Waits (bounded) until `pid` has left the process table: it was reaped.
+async fn until_reaped(pid: u32) -> bool {
+    for _ in 0..10_000 {
+        if !in_process_table(pid) {
+            return true;
+        }
+        runtime::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    false
+}
+
+#[runtime::test]
+async fn output_collects_stdout_stderr_and_the_status() -> io::Result<()> {
+    let out = Command::new("sh")
+        .args(["-c", "echo out; echo err >&2; exit 3"])
+        .output()
+        .await?;
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    Ok(())
+}
+
+#[runtime::test]
+async fn status_and_wait_report_the_exit() -> io::Result<()> {
+    assert!(Command::new("true").status().await?.success());
+    assert!(!Command::new("false").status().await?.success());
+    let mut child = Command::new("sh").args(["-c", "exit 7"]).spawn()?;
+    let pid = child.id().expect("a running child has a pid");
+    assert!(pid > 0);
+    assert_eq!(child.wait().await?.code(), Some(7));
+    // Collected: the pid is no longer ours, and waiting again gives the same status.
+    assert_eq!(child.id(), None);
+    assert_eq!(child.wait().await?.code(), Some(7));
+    assert_eq!(child.try_wait()?.and_then(|s| s.code()), Some(7));
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+#[runtime::test]
+async fn linux_children_are_watched_by_a_pidfd() -> io::Result<()> {
+    let mut child = Command::new("true").spawn()?;
+    assert!(child.is_watched_by_pidfd());
+    assert!(child.wait().await?.success());
+    Ok(())
+}
+
+async fn many_children(sigchld: bool, n: usize) -> io::Result<()> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &format!("exit {}", i % 50)]);
+        if sigchld {
+            cmd.watch_with_sigchld();
+        }
+        let mut child = cmd.spawn()?;
+        assert_eq!(
+            child.is_watched_by_pidfd(),
+            !sigchld && cfg!(target_os = "linux")
+        );
+        tasks.push(runtime::spawn(async move { child.wait().await }));
+    }
+    for (i, task) in tasks.into_iter().enumerate() {
+        let status = task.await.expect("the wait task does not panic")?;
+        assert_eq!(status.code(), Some((i % 50) as i32));
+    }
+    Ok(())
+}
+
+#[runtime::test]
+async fn many_concurrent_children_through_the_pidfd_path() -> io::Result<()> {
+    many_children(false, 100).await
+}
+
+#[runtime::test]
+async fn many_concurrent_children_through_the_sigchld_path() -> io::Result<()> {
+    many_children(true, 100).await
+}
+
+#[runtime::test]
+async fn sigchld_path_waits_for_a_child_that_exits_later() -> io::Result<()> {
+    // The child exits only once we close its stdin: its exit comes after the wait
+    // started, so the wait must be woken by the delivery.
+    let mut child = Command::new("sh")
+        .args(["-c", "read x; exit 4"])
+        .stdin(Stdio::piped())
+        .watch_with_sigchld()
+        .spawn()?;
+    assert!(!child.is_watched_by_pidfd());
+    let mut stdin = child.stdin.take().expect("piped");
+    let waiter = runtime::spawn(async move { child.wait().await });
+    runtime::yield_now().await;
+    stdin.write_all(b"line\n").await?;
+    drop(stdin);
+    assert_eq!(waiter.await.expect("no panic")?.code(), Some(4));
+    Ok(())
+}
+
+#[runtime::test]
+async fn piped_stdin_and_stdout_round_trip_through_cat() -> io::Result<()> {
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stdout = child.stdout.take().expect("piped");
+    // More than a pipe buffer, so that both sides must wait for each other.
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sent = data.clone();
+    let writer = runtime::spawn(async move {
+        stdin.write_all(&sent).await?;
+        stdin.close().await?;
+        // Writes after close fail, they do not reach a dead fd.
+        let err = stdin.write(b"x").await.expect_err("closed");
+        assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+        io::Result::Ok(())
+    });
+    let mut got = Vec::new();
+    stdout.read_to_end(&mut got).await?;
+    writer.await.expect("no panic")?;
+    assert_eq!(got.len(), data.len());
+    assert!(got == data);
+    assert!(child.wait().await?.success());
+    Ok(())
+}
+
+#[runtime::test]
+async fn a_child_that_closes_stdout_early_gives_the_reader_eof() -> io::Result<()> {
+    // The child closes its stdout, says so on stderr, and then waits for its stdin:
+    // it is still alive when the reader sees end of file.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "echo early; exec 1>&-; echo closed >&2; read x; exit 0",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut out = Vec::new();
+    child
+        .stdout
+        .as_mut()
+        .expect("piped")
+        .read_to_end(&mut out)
+        .await?;
+    assert_eq!(out, b"early\n");
+    let mut line = [0u8; 7];
+    child
+        .stderr
+        .as_mut()
+        .expect("piped")
+        .read_exact(&mut line)
+        .await?;
+    assert_eq!(&line, b"closed\n");
+    assert!(
+        child.try_wait()?.is_none(),
+        "the child still runs after closing stdout"
+    );
+    // Closing stdin lets `read` fail and the shell exit.
+    assert!(child.wait().await?.success());
+    Ok(())
+}
+
+#[runtime::test]
+async fn writing_to_a_dead_childs_stdin_is_broken_pipe() -> io::Result<()> {
+    let mut child = Command::new("true").stdin(Stdio::piped()).spawn()?;
+    let mut stdin = child.stdin.take().expect("piped");
+    assert!(child.wait().await?.success());
+    let err = stdin
+        .write_all(b"nobody reads this")
+        .await
+        .expect_err("the reader is gone");
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    Ok(())
+}
+
+#[runtime::test]
+async fn a_missing_program_is_not_found() {
+    let err = Command::new("/nonexistent/evloop-no-such-program")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect_err("there is no such program");
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    let err = Command::new("evloop-no-such-program-in-path")
+        .output()
+        .await
+        .expect_err("there is no such program");
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+}
+
+#[runtime::test]
+async fn kill_ends_a_running_child() -> io::Result<()> {
+    let mut child = Command::new("sleep").arg("1000").spawn()?;
+    assert!(child.try_wait()?.is_none());
+    child.kill().await?;
+    let status = child.wait().await?;
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // Killing a collected child is a no-op.
+    child.start_kill()?;
+    Ok(())
+}
+
+fn spawn_sleeper(kill_on_drop: bool, sigchld: bool) -> io::Result<Child> {
+    let mut cmd = Command::new("sleep");
+    cmd.arg("1000").kill_on_drop(kill_on_drop);
+    if sigchld {
+        cmd.watch_with_sigchld();
+    }
+    cmd.spawn()
+}
+
+#[runtime::test]
+async fn a_dropped_child_with_kill_on_drop_is_killed_and_reaped() -> io::Result<()> {
+    for sigchld in [false, true] {
+        let child = spawn_sleeper(true, sigchld)?;
+        let pid = child.id().expect("running");
+        drop(child);
+        assert!(until_reaped(pid).await, "pid {pid} left as a zombie");
+    }
+    Ok(())
+}
+
+#[runtime::test]
+async fn a_dropped_child_is_reaped_once_it_exits() -> io::Result<()> {
+    // The child runs until its stdin closes, which happens only after the drop: it
+    // exits as an orphan, and the loop's reaper must collect it.
+    let mut child = Command::new("sh")
+        .args(["-c", "read x"])
+        .stdin(Stdio::piped())
+        .spawn()?;
+    let pid = child.id().expect("running");
+    let stdin = child.stdin.take().expect("piped");
+    drop(child);
+    assert!(in_process_table(pid));
+    drop(stdin);
+    assert!(until_reaped(pid).await, "pid {pid} left as a zombie");
+    // And it was ours to reap: nobody else took a status.
+    // SAFETY: `waitpid` with a valid out-pointer and `WNOHANG`.
+    let ret = unsafe { libc::waitpid(pid as libc::pid_t, &mut 0, libc::WNOHANG) };
+    assert_eq!(ret, -1);
+    assert_eq!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::ECHILD)
+    );
+    Ok(())
+}
+
+#[runtime::test]
+async fn a_wait_dropped_halfway_loses_nothing() -> io::Result<()> {
+    let mut child = Command::new("sh")
+        .args(["-c", "read x; exit 5"])
+        .stdin(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped");
+    // A wait that times out is cancelled; the child is still ours.
+    let waited = runtime::time::timeout(std::time::Duration::from_millis(1), child.wait()).await;
+    assert!(
+        waited.is_err(),
+        "the child cannot exit before its stdin says so"
+    );
+    stdin.write_all(b"go\n").await?;
+    assert_eq!(child.wait().await?.code(), Some(5));
+    Ok(())
+}
