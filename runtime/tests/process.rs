@@ -7,9 +7,12 @@ use std::process::Stdio;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use runtime::process::{Child, Command};
 
-/// Whether `pid` is gone from the process table, or is still there (a zombie or alive).
+/// Whether `pid` is still in the process table (alive, or a zombie nobody reaped):
+/// `kill(pid, 0)` succeeds for both, and fails with `ESRCH` once it was reaped.
 fn in_process_table(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let ret = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    ret == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// Waits (bounded) until `pid` has left the process table: it was reaped.

@@ -18,7 +18,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::rc::{Rc, Weak};
@@ -132,7 +132,7 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
         return None;
     }
     // SAFETY: the fd was just made and nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as libc::c_int) })
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
