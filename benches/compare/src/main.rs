@@ -27,6 +27,7 @@ mod kv_profile;
 mod kv_tokio;
 mod loadgen;
 mod micro;
+mod process;
 mod profile;
 mod raw;
 #[cfg(target_os = "linux")]
@@ -196,6 +197,11 @@ fn loadgen_mode(args: &Args, kind: &str) -> Result<(), String> {
 fn micro_mode(args: &Args, name: &str) -> Result<(), String> {
     sys::pin_to(sys::SERVER_CORE);
     let n = args.parse("--n", 1_000_000u64)?;
+    if name == process::NAME {
+        let runtime = args.value("--runtime").unwrap_or("evloop");
+        println!("result {}", process::micro(runtime, n as usize)?);
+        return Ok(());
+    }
     let m = match name {
         "spawn" => Micro::Spawn(n),
         "pingpong" => Micro::PingPong(n),
@@ -245,6 +251,7 @@ fn parent(args: &Args) -> Result<(), String> {
     let only = args.value("--only");
     if let Some(name) = only
         && !workloads::NAMES.contains(&name)
+        && name != process::NAME
     {
         return Err(format!(
             "unknown workload {name:?}; one of: {}",
@@ -316,6 +323,9 @@ fn parent(args: &Args) -> Result<(), String> {
         if only.is_none_or(|o| o == name) {
             workloads::run(name, &plan, &mut results);
         }
+    }
+    if only.is_none_or(|o| o == process::NAME) {
+        process::run(&plan, &mut results);
     }
     let elapsed = started.elapsed().as_secs_f64();
     results.notes.push(format!("the run took {elapsed:.0} s"));
