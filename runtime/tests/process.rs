@@ -1,6 +1,8 @@
 //! `runtime::process`: children spawned, fed, read and awaited on the loop, through the
 //! pidfd path and the `SIGCHLD` path.
 
+mod common;
+
 use std::io;
 use std::process::Stdio;
 
@@ -281,4 +283,43 @@ async fn a_wait_dropped_halfway_loses_nothing() -> io::Result<()> {
     stdin.write_all(b"go\n").await?;
     assert_eq!(child.wait().await?.code(), Some(5));
     Ok(())
+}
+
+#[test]
+fn a_child_dropped_with_its_runtime_is_killed_and_reaped_later() -> io::Result<()> {
+    let _watchdog = common::watchdog();
+    let rt = runtime::Runtime::new()?;
+    let pid = rt.block_on(async {
+        let child = spawn_sleeper(true, false)?;
+        let pid = child.id().expect("running");
+        // The task holds the child and never ends: the runtime's drop drops it.
+        drop(runtime::spawn(async move {
+            let _child = child;
+            std::future::pending::<()>().await
+        }));
+        runtime::yield_now().await;
+        io::Result::Ok(pid)
+    })?;
+    drop(rt);
+    // Killed by the drop; with no loop left to listen, the next spawn (on any loop)
+    // reaps it.
+    let rt = runtime::Runtime::new()?;
+    rt.block_on(async {
+        assert!(
+            until_reaped_after_spawns(pid).await,
+            "pid {pid} left as a zombie"
+        );
+        io::Result::Ok(())
+    })
+}
+
+/// Like [`until_reaped`], spawning a child each round (each spawn reaps the orphans).
+async fn until_reaped_after_spawns(pid: u32) -> bool {
+    for _ in 0..1000 {
+        if !in_process_table(pid) {
+            return true;
+        }
+        let _ = Command::new("true").status().await;
+    }
+    false
 }

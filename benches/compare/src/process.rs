@@ -1,7 +1,8 @@
 //! The `process` workload: N concurrent `true` children, spawned and then awaited, on
 //! evloop's `runtime::process` and on `tokio::process` (current_thread), alternating
 //! within each pair, each run in a fresh process of its own (`--micro process`). The
-//! child also reports how many threads the spawns added (`/proc/self/task`, Linux).
+//! child also reports its own CPU time (the children's not counted) and how many
+//! threads the spawns added (`/proc/self/task`, Linux).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -44,6 +45,7 @@ pub fn run(plan: &Plan, results: &mut Results) {
             };
             let metrics = [
                 ("secs", "spawn + await all", "ms", 1e3, goals::TOKIO_1),
+                ("cpu_secs", "parent CPU", "ms", 1e3, &[][..]),
                 ("threads_added", "threads added", "threads", 1.0, &[][..]),
             ];
             for (k, metric, unit, scale, goals) in metrics {
@@ -64,19 +66,35 @@ pub fn run(plan: &Plan, results: &mut Results) {
     }
 }
 
+/// This process's own CPU time (user + system), children not counted.
+fn self_cpu() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: `getrusage` fills `usage` for `RUSAGE_SELF`, which cannot fail.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
 fn threads() -> f64 {
     std::fs::read_dir("/proc/self/task").map_or(f64::NAN, |d| d.count() as f64)
 }
 
 /// The child's side (`--micro process --n N --runtime R`): the `result` line.
 pub fn micro(runtime: &str, n: usize) -> Result<String, String> {
+    let cpu = self_cpu();
     let (secs, added) = match runtime {
         "evloop" => on_evloop(n),
         "tokio" => on_tokio(n),
         other => return Err(format!("unknown runtime {other:?}")),
     }
     .map_err(|e| format!("{NAME} on {runtime}: {e}"))?;
-    Ok(format!("secs={secs:.6} threads_added={added}"))
+    let cpu = self_cpu() - cpu;
+    Ok(format!(
+        "secs={secs:.6} cpu_secs={cpu:.6} threads_added={added}"
+    ))
 }
 
 fn on_evloop(n: usize) -> io::Result<(f64, f64)> {

@@ -23,6 +23,11 @@
 //! delivery. Neither path starts a thread, and spawning uses none (`posix_spawn`, or
 //! `fork` and `exec`, on the calling thread).
 //!
+//! On FreeBSD and macOS the kqueue backend could watch each child with `EVFILT_PROC`
+//! (`NOTE_EXIT`); the reactor does not expose that filter yet, so there the `SIGCHLD`
+//! path is the one in use. The SIGCHLD path costs every waiting child of a loop one
+//! `waitpid` per delivery, where a pidfd costs one `waitpid` per child in all.
+//!
 //! # Reaping
 //!
 //! Statuses are collected with `waitpid` on our own children's pids only, never
@@ -41,7 +46,13 @@
 //! - A program that sets `SIGCHLD` to `SIG_IGN`, or calls `waitpid(-1)` (or
 //!   `wait()`), takes our children's statuses: the kernel or that call reaps them first.
 //!   [`Child::wait`] then fails with an error that says so, instead of hanging or
-//!   reporting a wrong status.
+//!   reporting a wrong status. Such a program also gives up the guarantee that a pid
+//!   we hold is still our child: once another call has reaped it, the pid may be
+//!   reused by a later child of the process, whose status a wait on the old pid could
+//!   then collect. This is the same contract `std::process::Child` has.
+//! - Our own listener never reaps what is not ours: a delivery only makes each waiting
+//!   [`Child`] (and the orphan queue) ask `waitpid` about its own pid, so a child that
+//!   another part of the program spawned keeps its status for that part's `wait`.
 //!
 //! # Bad input
 //!
