@@ -323,3 +323,20 @@ async fn until_reaped_after_spawns(pid: u32) -> bool {
     }
     false
 }
+
+#[runtime::test]
+async fn one_childs_stdout_feeds_anothers_stdin() -> io::Result<()> {
+    let mut first = Command::new("echo")
+        .arg("through a pipe")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let pipe: Stdio = first.stdout.take().expect("piped").try_into()?;
+    let out = Command::new("tr")
+        .args(["a-z", "A-Z"])
+        .stdin(pipe)
+        .output()
+        .await?;
+    assert!(first.wait().await?.success());
+    assert_eq!(out.stdout, b"THROUGH A PIPE\n");
+    Ok(())
+}

@@ -140,15 +140,23 @@ fn without_sigpipe(write: impl FnOnce() -> io::Result<usize>) -> io::Result<usiz
 
 /// Sets `O_NONBLOCK` on `fd`'s open file description.
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_flag(fd, libc::O_NONBLOCK, true)
+}
+
+/// Clears `O_NONBLOCK` on `fd`'s open file description.
+pub(crate) fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_flag(fd, libc::O_NONBLOCK, false)
+}
+
+fn set_flag(fd: BorrowedFd<'_>, flag: libc::c_int, on: bool) -> io::Result<()> {
     // SAFETY: `F_GETFL`/`F_SETFL` read and write flags of an open fd; no memory involved.
     unsafe {
         let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
         if flags < 0 {
             return Err(io::Error::last_os_error());
         }
-        if flags & libc::O_NONBLOCK == 0
-            && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
-        {
+        let new = if on { flags | flag } else { flags & !flag };
+        if new != flags && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) < 0 {
             return Err(io::Error::last_os_error());
         }
     }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::process::Stdio;
 use std::task::{Context, Poll};
 
 use crate::io::pipe::{Flavor, Pipe};
@@ -146,7 +147,32 @@ macro_rules! reader {
         }
 
         impl_async_read!($ty);
+
+        impl TryFrom<$ty> for Stdio {
+            type Error = io::Error;
+
+            /// Hands the pipe to another child, as its stdin, stdout or stderr: it is
+            /// deregistered and made blocking again, as a child expects.
+            fn try_from(pipe: $ty) -> io::Result<Stdio> {
+                into_stdio(pipe.into_owned_fd()?)
+            }
+        }
     };
+}
+
+/// A pipe end of ours, blocking again, to give to a child.
+fn into_stdio(fd: OwnedFd) -> io::Result<Stdio> {
+    sys::set_blocking(fd.as_fd())?;
+    Ok(Stdio::from(fd))
+}
+
+impl TryFrom<ChildStdin> for Stdio {
+    type Error = io::Error;
+
+    /// Hands the pipe to another child; see the readers' conversion.
+    fn try_from(pipe: ChildStdin) -> io::Result<Stdio> {
+        into_stdio(pipe.into_owned_fd()?)
+    }
 }
 
 reader!(ChildStdout, std::process::ChildStdout);
