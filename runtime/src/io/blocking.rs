@@ -94,18 +94,23 @@ impl Stream {
             Some(ReadOutcome::Error(e)) => return Poll::Ready(Err(e)),
             None => {}
         }
-        if !state.in_flight {
-            let want = buf.len().min(MAX_CHUNK);
-            self.start(&mut state, move |stream| {
-                let outcome = match read_blocking(stream.fd, want) {
-                    Ok(bytes) if bytes.is_empty() => ReadOutcome::Eof,
-                    Ok(bytes) => ReadOutcome::Bytes(bytes.into()),
-                    Err(e) => ReadOutcome::Error(e),
-                };
-                stream.lock().outcome = Some(outcome);
-            })?;
-        }
         add_waker(&mut state.wakers, cx.waker());
+        if state.in_flight {
+            return Poll::Pending;
+        }
+        in_runtime()?;
+        state.in_flight = true;
+        // Unlocked before the pool is asked: a job it drops at once locks the state.
+        drop(state);
+        let want = buf.len().min(MAX_CHUNK);
+        self.start(Kind::Read, move |stream| {
+            let outcome = match read_blocking(stream.fd, want) {
+                Ok(bytes) if bytes.is_empty() => ReadOutcome::Eof,
+                Ok(bytes) => ReadOutcome::Bytes(bytes.into()),
+                Err(e) => ReadOutcome::Error(e),
+            };
+            stream.lock().outcome = Some(outcome);
+        });
         Poll::Pending
     }
 
@@ -125,13 +130,16 @@ impl Stream {
             add_waker(&mut state.wakers, cx.waker());
             return Poll::Pending;
         }
+        in_runtime()?;
+        state.in_flight = true;
+        drop(state);
         let chunk = buf[..buf.len().min(MAX_CHUNK)].to_vec();
         let n = chunk.len();
-        self.start(&mut state, move |stream| {
+        self.start(Kind::Write, move |stream| {
             if let Err(e) = write_blocking(stream.fd, &chunk) {
                 stream.lock().error = Some(e);
             }
-        })?;
+        });
         Poll::Ready(Ok(n))
     }
 
@@ -147,37 +155,69 @@ impl Stream {
         }
     }
 
-    /// Hands `job` to the current runtime's blocking pool. The job's end, run or
-    /// dropped unrun (a pool that shut down), clears `in_flight` and wakes the waiters.
-    fn start(
-        &'static self,
-        state: &mut State,
-        job: impl FnOnce(&'static Stream) + Send + 'static,
-    ) -> io::Result<()> {
-        if crate::Handle::try_current().is_none() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "the standard streams must be used inside an evloop runtime",
-            ));
-        }
-        state.in_flight = true;
-        let done = JobDone(self);
+    /// Hands `job` to the current runtime's blocking pool; `in_flight` is set and the
+    /// state unlocked. The job's end, run or dropped unrun, clears `in_flight` and wakes
+    /// the waiters; a job dropped unrun (the pool is shutting down, or could start no
+    /// thread) leaves an error for the next read, or the next write or flush.
+    fn start(&'static self, kind: Kind, job: impl FnOnce(&'static Stream) + Send + 'static) {
+        let mut done = JobDone {
+            stream: self,
+            kind,
+            ran: false,
+        };
         drop(crate::spawn_blocking(move || {
-            job(done.0);
+            job(done.stream);
+            done.ran = true;
             drop(done);
         }));
-        Ok(())
     }
 }
 
+/// Fails outside a runtime, where no pool can serve the stream.
+fn in_runtime() -> io::Result<()> {
+    match crate::Handle::try_current() {
+        Some(_) => Ok(()),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the standard streams must be used inside an evloop runtime",
+        )),
+    }
+}
+
+/// Which way a pool job moves bytes.
+#[derive(Clone, Copy)]
+enum Kind {
+    Read,
+    Write,
+}
+
 /// Clears `in_flight` and wakes the waiters when dropped: after the job, or with it.
-struct JobDone(&'static Stream);
+struct JobDone {
+    stream: &'static Stream,
+    kind: Kind,
+    /// Whether the job ran; if not, its bytes never moved, and the next call says so.
+    ran: bool,
+}
 
 impl Drop for JobDone {
     fn drop(&mut self) {
         let wakers = {
-            let mut state = self.0.lock();
+            let mut state = self.stream.lock();
             state.in_flight = false;
+            if !self.ran {
+                let e = io::Error::other(
+                    "the blocking pool did not run a standard stream's job: the runtime is \
+                     shutting down, or no pool thread could be started",
+                );
+                match self.kind {
+                    Kind::Read => {
+                        state.outcome.get_or_insert(ReadOutcome::Error(e));
+                    }
+                    Kind::Write => {
+                        state.error.get_or_insert(e);
+                    }
+                }
+            }
             std::mem::take(&mut state.wakers)
         };
         for waker in wakers {
