@@ -340,3 +340,64 @@ async fn one_childs_stdout_feeds_anothers_stdin() -> io::Result<()> {
     assert_eq!(out.stdout, b"THROUGH A PIPE\n");
     Ok(())
 }
+
+#[cfg(feature = "tokio-io")]
+#[runtime::test]
+async fn pipes_speak_tokios_io_traits() -> io::Result<()> {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stdout = child.stdout.take().expect("piped");
+    let n = poll_fn(|cx| Pin::new(&mut stdin).poll_write(cx, b"tokio")).await?;
+    assert_eq!(n, 5);
+    poll_fn(|cx| Pin::new(&mut stdin).poll_shutdown(cx)).await?;
+    let mut got = Vec::new();
+    loop {
+        let mut buf = [0u8; 3];
+        let mut rb = ReadBuf::new(&mut buf);
+        poll_fn(|cx| Pin::new(&mut stdout).poll_read(cx, &mut rb)).await?;
+        if rb.filled().is_empty() {
+            break;
+        }
+        got.extend_from_slice(rb.filled());
+    }
+    assert_eq!(got, b"tokio");
+    assert!(child.wait().await?.success());
+    Ok(())
+}
+
+#[cfg(feature = "hyper")]
+#[runtime::test]
+async fn pipes_speak_hypers_io_traits() -> io::Result<()> {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stdout = child.stdout.take().expect("piped");
+    let n = poll_fn(|cx| hyper::rt::Write::poll_write(Pin::new(&mut stdin), cx, b"hyper")).await?;
+    assert_eq!(n, 5);
+    poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut stdin), cx)).await?;
+    let mut got = Vec::new();
+    loop {
+        let mut storage = [std::mem::MaybeUninit::<u8>::uninit(); 4];
+        let mut buf = hyper::rt::ReadBuf::uninit(&mut storage);
+        poll_fn(|cx| hyper::rt::Read::poll_read(Pin::new(&mut stdout), cx, buf.unfilled())).await?;
+        if buf.filled().is_empty() {
+            break;
+        }
+        got.extend_from_slice(buf.filled());
+    }
+    assert_eq!(got, b"hyper");
+    assert!(child.wait().await?.success());
+    Ok(())
+}
