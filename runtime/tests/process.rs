@@ -401,3 +401,21 @@ async fn pipes_speak_hypers_io_traits() -> io::Result<()> {
     assert!(child.wait().await?.success());
     Ok(())
 }
+
+#[test]
+fn the_orphan_reaper_ends_once_its_orphans_are_reaped() -> io::Result<()> {
+    let _watchdog = common::watchdog();
+    let rt = runtime::Runtime::new()?;
+    rt.block_on(async {
+        let child = spawn_sleeper(true, false)?;
+        let pid = child.id().expect("running");
+        drop(child);
+        assert!(until_reaped(pid).await, "pid {pid} left as a zombie");
+        io::Result::Ok(())
+    })?;
+    // Nothing of the reaper is left for a shutdown to wait for. Other tests of this
+    // process may queue orphans of their own at the same time, whose reapers belong to
+    // their own runtimes.
+    assert_eq!(rt.shutdown_timeout(std::time::Duration::from_secs(30)), 0);
+    Ok(())
+}

@@ -369,6 +369,12 @@ impl fmt::Debug for Command {
 /// already has, then by a `SIGCHLD` listener task on the loop that dropped it, and at every
 /// later [`Command::spawn`]). No zombie is left behind while a loop runs.
 ///
+/// That listener is an ordinary task of the loop, alive while the queue holds a child
+/// that still runs: [`Runtime::shutdown_timeout`](crate::Runtime::shutdown_timeout)
+/// counts it like any other task, so a dropped child that runs on keeps such a shutdown
+/// waiting for its whole timeout. Set [`kill_on_drop`](Command::kill_on_drop), or wait
+/// for the child, where that matters.
+///
 /// Like every evloop I/O type, a `Child` belongs to the loop that spawned it (`!Send`):
 ///
 /// ```compile_fail
