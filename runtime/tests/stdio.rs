@@ -257,3 +257,33 @@ fn a_regular_file_stdout_goes_through_the_pool() -> io::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_socket_goes_through_the_reactor_with_its_flags_untouched() -> io::Result<()> {
+    const TEST: &str = "a_socket_goes_through_the_reactor_with_its_flags_untouched";
+    if is_child(TEST) {
+        return runtime::Runtime::new()?.block_on(async {
+            let mut input = stdin();
+            assert_eq!(input.path_name(), "reactor");
+            let mut data = Vec::new();
+            input.read_to_end(&mut data).await?;
+            assert!(!nonblocking(0), "the shared socket stays blocking");
+            println!("<<{}>>", String::from_utf8_lossy(&data));
+            Ok(())
+        });
+    }
+    let _watchdog = common::watchdog();
+    let (mut ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    let child = rerun(TEST, Stdio::from(OwnedFd::from(theirs)), Stdio::piped());
+    ours.write_all(b"over a socket")
+        .expect("the child's socket takes the bytes");
+    ours.shutdown(std::net::Shutdown::Write)
+        .expect("the write side closes");
+    let out = passed(child, b"");
+    assert!(
+        contains(&out, b"<<over a socket>>"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    Ok(())
+}
