@@ -419,3 +419,35 @@ fn the_orphan_reaper_ends_once_its_orphans_are_reaped() -> io::Result<()> {
     assert_eq!(rt.shutdown_timeout(std::time::Duration::from_secs(30)), 0);
     Ok(())
 }
+
+#[test]
+fn each_runtime_of_a_thread_reaps_its_own_dropped_children() -> io::Result<()> {
+    let _watchdog = common::watchdog();
+    let first = runtime::Runtime::new()?;
+    // The first runtime drops a child that runs on: its reaper task waits, and the
+    // runtime stops running (it is not in `block_on` any more).
+    let (pid1, stdin1) = first.block_on(async {
+        let mut child = Command::new("sh")
+            .args(["-c", "read x"])
+            .stdin(Stdio::piped())
+            .spawn()?;
+        let stdin = child.stdin.take().expect("piped");
+        let pid = child.id().expect("running");
+        drop(child);
+        runtime::yield_now().await;
+        io::Result::Ok((pid, stdin))
+    })?;
+    // A second runtime on the same thread must reap what it drops by itself.
+    let second = runtime::Runtime::new()?;
+    second.block_on(async {
+        let child = spawn_sleeper(true, false)?;
+        let pid2 = child.id().expect("running");
+        drop(child);
+        assert!(until_reaped(pid2).await, "pid {pid2} left as a zombie");
+        drop(stdin1);
+        assert!(until_reaped(pid1).await, "pid {pid1} left as a zombie");
+        io::Result::Ok(())
+    })?;
+    drop(first);
+    Ok(())
+}

@@ -187,7 +187,7 @@ thread_local! {
 }
 
 /// The address of the current runtime, which tells loops on one thread apart.
-fn current_runtime() -> io::Result<usize> {
+pub(crate) fn current_runtime() -> io::Result<usize> {
     crate::context::try_with_current(|inner| std::ptr::from_ref(inner) as usize).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,

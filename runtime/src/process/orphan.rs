@@ -13,11 +13,11 @@
 //! zombie can outlive its exit only while no runtime runs on any thread (it is then
 //! reaped at the next spawn, or with the process).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::exit::try_reap;
+use super::exit::{current_runtime, try_reap};
 use crate::signal::{SignalKind, signal};
 
 /// Pids of dropped, unreaped children.
@@ -27,8 +27,10 @@ static ORPHANS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    /// Whether this thread's loop runs a reaper task.
-    static REAPER: Cell<bool> = const { Cell::new(false) };
+    /// The loop of this thread that runs a reaper task, if one does: its runtime's
+    /// address and reactor (shut down once that runtime is gone, which tells a later
+    /// runtime at the same address apart).
+    static REAPER: RefCell<Option<(usize, reactor::Handle)>> = const { RefCell::new(None) };
 }
 
 /// How many dropped children wait to be reaped, over the whole process.
@@ -59,23 +61,41 @@ pub(crate) fn reap() -> usize {
     orphans.len()
 }
 
-/// Clears this thread's reaper flag when the reaper's future goes, run or not.
-struct ReaperGuard;
+/// Clears this thread's reaper entry when the reaper's future goes, run or not, if the
+/// entry is still its own.
+struct ReaperGuard(usize);
 
 impl Drop for ReaperGuard {
     fn drop(&mut self) {
-        REAPER.with(|r| r.set(false));
+        REAPER.with(|r| {
+            let mut r = r.borrow_mut();
+            if r.as_ref().is_some_and(|(rt, _)| *rt == self.0) {
+                *r = None;
+            }
+        });
     }
+}
+
+/// Whether the current loop already runs a reaper.
+fn has_reaper(runtime: usize) -> bool {
+    REAPER.with(|r| {
+        r.borrow()
+            .as_ref()
+            .is_some_and(|(rt, reactor)| *rt == runtime && !reactor.is_shut_down())
+    })
 }
 
 fn start_reaper() {
     // Outside a runtime (a child dropped after its runtime) nothing can listen: the
     // next spawn, or another loop's reaper, reaps the queue.
-    if REAPER.with(Cell::get) || crate::Handle::try_current().is_none() {
+    let (Ok(runtime), Ok(reactor)) = (current_runtime(), reactor::Handle::try_current()) else {
+        return;
+    };
+    if has_reaper(runtime) {
         return;
     }
-    REAPER.with(|r| r.set(true));
-    let guard = ReaperGuard;
+    REAPER.with(|r| *r.borrow_mut() = Some((runtime, reactor)));
+    let guard = ReaperGuard(runtime);
     // Detached: it ends by itself once the queue is empty, and is dropped with its
     // runtime (the guard then lets the next loop start another).
     drop(crate::spawn(async move {
