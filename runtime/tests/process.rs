@@ -426,16 +426,12 @@ fn each_runtime_of_a_thread_reaps_its_own_dropped_children() -> io::Result<()> {
     let first = runtime::Runtime::new()?;
     // The first runtime drops a child that runs on: its reaper task waits, and the
     // runtime stops running (it is not in `block_on` any more).
-    let (pid1, stdin1) = first.block_on(async {
-        let mut child = Command::new("sh")
-            .args(["-c", "read x"])
-            .stdin(Stdio::piped())
-            .spawn()?;
-        let stdin = child.stdin.take().expect("piped");
+    let pid1 = first.block_on(async {
+        let child = spawn_sleeper(false, false)?;
         let pid = child.id().expect("running");
         drop(child);
         runtime::yield_now().await;
-        io::Result::Ok((pid, stdin))
+        io::Result::Ok(pid)
     })?;
     // A second runtime on the same thread must reap what it drops by itself.
     let second = runtime::Runtime::new()?;
@@ -444,7 +440,9 @@ fn each_runtime_of_a_thread_reaps_its_own_dropped_children() -> io::Result<()> {
         let pid2 = child.id().expect("running");
         drop(child);
         assert!(until_reaped(pid2).await, "pid {pid2} left as a zombie");
-        drop(stdin1);
+        // The first runtime's orphan ends now, while only the second one runs.
+        // SAFETY: `kill` on a pid that is still our unreaped child.
+        assert_eq!(unsafe { libc::kill(pid1 as libc::pid_t, libc::SIGTERM) }, 0);
         assert!(until_reaped(pid1).await, "pid {pid1} left as a zombie");
         io::Result::Ok(())
     })?;
