@@ -64,6 +64,14 @@ pub(crate) fn try_reap(pid: u32) -> io::Result<Option<ExitStatus>> {
 
 /// How one child's exit reaches the loop.
 pub(crate) enum ExitWatch {
+    /// Nothing made yet. The first wait asks `waitpid` before anything else, and only a
+    /// child that still runs then gets a pidfd (or joins the `SIGCHLD` listener): a
+    /// child that exits before it is awaited (as one usually has by the time `output`
+    /// has read its pipes to the end) costs no pidfd, registration or close.
+    Lazy {
+        /// Whether a pidfd may watch it (else `SIGCHLD`).
+        allow_pidfd: bool,
+    },
     /// The child's pidfd, registered in the reactor.
     Pidfd {
         // Declared before `_fd`, so it deregisters before the fd closes.
@@ -76,9 +84,14 @@ pub(crate) enum ExitWatch {
 }
 
 impl ExitWatch {
-    /// A watch for `pid` on the current loop: its pidfd where the kernel has them, else
-    /// the loop's `SIGCHLD` listener.
-    pub(crate) fn new(pid: u32, allow_pidfd: bool) -> io::Result<ExitWatch> {
+    /// A watch for a new child, armed by its first wait.
+    pub(crate) fn new(allow_pidfd: bool) -> ExitWatch {
+        ExitWatch::Lazy { allow_pidfd }
+    }
+
+    /// Arms the watch for `pid` on the current loop: its pidfd where the kernel has
+    /// them, else the loop's `SIGCHLD` listener.
+    fn arm(pid: u32, allow_pidfd: bool) -> io::Result<ExitWatch> {
         let handle = reactor::Handle::try_current()?;
         if let Some(fd) = allow_pidfd.then(|| pidfd_open(pid)).flatten() {
             if let Ok(registration) = handle.register(fd.as_raw_fd()) {
@@ -91,14 +104,28 @@ impl ExitWatch {
         SigchldWatch::current().map(ExitWatch::Sigchld)
     }
 
-    /// Whether this watch is a pidfd (false: `SIGCHLD`).
+    /// Whether this watch is a pidfd (false: `SIGCHLD`, or not armed yet).
     pub(crate) fn is_pidfd(&self) -> bool {
         matches!(self, ExitWatch::Pidfd { .. })
     }
 
     /// `Ready` once `pid` has exited and was reaped; `Pending` with the task's waker kept.
-    pub(crate) fn poll_exit(&self, pid: u32, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
+    pub(crate) fn poll_exit(
+        &mut self,
+        pid: u32,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<ExitStatus>> {
+        if let ExitWatch::Lazy { allow_pidfd } = *self {
+            if let Some(status) = try_reap(pid)? {
+                return Poll::Ready(Ok(status));
+            }
+            // It still runs. An exit from here on makes the pidfd readable (one opened
+            // for a zombie is readable at once) or delivers a `SIGCHLD` after the
+            // listener exists, which the poll below checks for.
+            *self = ExitWatch::arm(pid, allow_pidfd)?;
+        }
         match self {
+            ExitWatch::Lazy { .. } => unreachable!("armed above"),
             ExitWatch::Pidfd { registration, .. } => {
                 // Readable once, for good, when the process has exited.
                 if let Err(e) = std::task::ready!(registration.poll_read_ready(cx)) {

@@ -15,9 +15,10 @@
 //!
 //! # Exit notification, without a thread
 //!
-//! On Linux (5.3 and later) each child's pidfd is registered in the reactor: it becomes
-//! readable when the child exits, and the wait then collects the status with one
-//! `waitpid`. Elsewhere (BSD, macOS), or when the kernel refuses a pidfd, the loop listens
+//! A wait first asks `waitpid`: a child that has already exited costs nothing more.
+//! For one that still runs, on Linux (5.3 and later), its pidfd is opened then and
+//! registered in the reactor: it becomes readable when the child exits, and the wait
+//! then collects the status with one more `waitpid`. Elsewhere (BSD, macOS), or when the kernel refuses a pidfd, the loop listens
 //! for `SIGCHLD` through [`runtime::signal`](crate::signal): one listener per loop,
 //! shared by its waiting children, each of which tries `waitpid` on its own pid after a
 //! delivery. Neither path starts a thread, and spawning uses none (`posix_spawn`, or
@@ -272,8 +273,10 @@ impl Command {
     ///
     /// Fails outside a runtime (before anything is spawned), with `NotFound` for a
     /// program that does not exist, and with the OS error when fds or processes run
-    /// out. If the child started but could not be watched, it is killed, reaped, and
-    /// the error returned.
+    /// out. If the child started but its pipes could not be registered, it is killed,
+    /// reaped, and the error returned. The exit watch (a pidfd, or the `SIGCHLD`
+    /// listener) is made by the first wait that finds the child still running; if that
+    /// fails (no fd left), the wait returns the error and a later wait tries again.
     pub fn spawn(&mut self) -> io::Result<Child> {
         reactor::Handle::try_current()?;
         if orphan::count() > 0 {
@@ -305,7 +308,7 @@ impl Command {
             .take()
             .map(ChildStderr::from_std)
             .transpose()?;
-        child.watch = Some(ExitWatch::new(child.pid, self.allow_pidfd)?);
+        child.watch = Some(ExitWatch::new(self.allow_pidfd));
         child.kill_on_drop = self.kill_on_drop;
         Ok(child)
     }
@@ -404,7 +407,9 @@ impl Child {
     }
 
     /// Whether this child's exit is watched through a pidfd in the reactor (Linux 5.3
-    /// and later), rather than through `SIGCHLD`.
+    /// and later), rather than through `SIGCHLD`. The watch is made by the first wait
+    /// that finds the child still running, so this is false before that, and for a
+    /// child that had exited by then.
     pub fn is_watched_by_pidfd(&self) -> bool {
         self.watch.as_ref().is_some_and(ExitWatch::is_pidfd)
     }
@@ -422,7 +427,7 @@ impl Child {
         if let Some(status) = self.status {
             return Poll::Ready(Ok(status));
         }
-        let Some(watch) = &self.watch else {
+        let Some(watch) = &mut self.watch else {
             return Poll::Ready(Err(io::Error::other("the child is not watched")));
         };
         let status = std::task::ready!(watch.poll_exit(self.pid, cx))?;
