@@ -1,5 +1,8 @@
 //! How the loop learns that a child exited, and how its status is collected.
 //!
+//! Nothing is made at spawn. A child's first wait asks `waitpid` first; only a child that
+//! still runs then gets one of these watches:
+//!
 //! - **pidfd** (Linux 5.3 and later): `pidfd_open(pid)` gives an fd that becomes readable
 //!   when the process exits. It is registered in the reactor like any fd, so waiting for
 //!   one child costs one registration and one `waitpid` when it is ready, and no thread.
