@@ -47,6 +47,7 @@ mod blocking;
 mod builder;
 mod context;
 mod error;
+pub mod fs;
 mod handle;
 #[cfg(feature = "hyper")]
 pub mod hyper;

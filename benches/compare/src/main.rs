@@ -34,6 +34,7 @@ mod raw;
 mod raw_uring;
 mod report;
 mod serve;
+mod sync;
 mod sys;
 mod tokio_native;
 mod workloads;
@@ -80,6 +81,9 @@ fn main() -> ExitCode {
         loadgen_mode(&args, kind)
     } else if let Some(name) = args.value("--micro") {
         micro_mode(&args, name)
+    } else if let Some(name) = args.value("--sync") {
+        args.parse("--n", 1_000_000u64)
+            .and_then(|n| sync::run(name, args.value("--runtime").unwrap_or("evloop"), n))
     } else {
         parent(&args)
     };
