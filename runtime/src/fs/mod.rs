@@ -1,5 +1,7 @@
 //! Filesystem calls in the shape of `tokio::fs`, run on the blocking pool
-//! ([`spawn_blocking`](crate::spawn_blocking)) so they never stall the loop.
+//! ([`spawn_blocking`](crate::spawn_blocking)) so they never stall the loop: whole-file
+//! [`read()`] and [`write()`], an open [`File`] with the async read, write and seek traits,
+//! [`OpenOptions`], [`read_dir`], and the path calls.
 //!
 //! Errors are the operating system's, unchanged: a missing file is
 //! [`io::ErrorKind::NotFound`], a denied one `PermissionDenied`.
@@ -19,9 +21,17 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::fs::Metadata;
+use std::fs::{Metadata, Permissions};
 use std::io;
 use std::path::{Path, PathBuf};
+
+mod file;
+mod open_options;
+mod read_dir;
+
+pub use file::File;
+pub use open_options::OpenOptions;
+pub use read_dir::{DirEntry, ReadDir, read_dir};
 
 /// Runs `f` on the blocking pool. A panic in `f` becomes an `io::Error` of kind `Other`.
 async fn asyncify<F, T>(f: F) -> io::Result<T>
@@ -82,4 +92,65 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
     let (from, to): (PathBuf, PathBuf) = (from.as_ref().to_owned(), to.as_ref().to_owned());
     asyncify(move || std::fs::copy(from, to)).await
+}
+
+/// Creates a directory; its parent must exist.
+pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || std::fs::create_dir(path)).await
+}
+
+/// Removes an empty directory.
+pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || std::fs::remove_dir(path)).await
+}
+
+/// Removes a directory and everything in it.
+pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || std::fs::remove_dir_all(path)).await
+}
+
+/// The metadata of a path, not following a symlink.
+pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || std::fs::symlink_metadata(path)).await
+}
+
+/// The absolute path with every symlink resolved.
+pub async fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || std::fs::canonicalize(path)).await
+}
+
+/// Whether a path exists: `Ok(false)` if it is missing, an error if that cannot be told.
+pub async fn try_exists(path: impl AsRef<Path>) -> io::Result<bool> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || path.try_exists()).await
+}
+
+/// Changes a path's permissions.
+pub async fn set_permissions(path: impl AsRef<Path>, perm: Permissions) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || std::fs::set_permissions(path, perm)).await
+}
+
+/// The target of a symlink.
+pub async fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
+    let path = path.as_ref().to_owned();
+    asyncify(move || std::fs::read_link(path)).await
+}
+
+/// Makes `link` a new hard link to `original`.
+pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (original.as_ref().to_owned(), link.as_ref().to_owned());
+    asyncify(move || std::fs::hard_link(original, link)).await
+}
+
+/// Makes `link` a symlink to `original`.
+#[cfg(unix)]
+pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (original.as_ref().to_owned(), link.as_ref().to_owned());
+    asyncify(move || std::os::unix::fs::symlink(original, link)).await
 }
