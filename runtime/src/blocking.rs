@@ -211,7 +211,8 @@ impl<T> Drop for Sender<T> {
     }
 }
 
-struct Receiver<T> {
+/// The result of a job given to [`Pool::run`]: `Err` if it panicked or never ran.
+pub(crate) struct Receiver<T> {
     slot: Arc<Slot<T>>,
 }
 
@@ -240,9 +241,10 @@ impl<T> Future for Receiver<T> {
 }
 
 impl Pool {
-    /// Runs `f` on this pool, awaited by a task of `scheduler`, whose handle it returns
-    /// (see [`spawn_blocking`](crate::spawn_blocking)).
-    pub(crate) fn spawn<F, T>(&self, scheduler: &Scheduler, f: F) -> JoinHandle<T>
+    /// Runs `f` on this pool; the future returned gives its result, with no task of its
+    /// own between (the runtime's file operations await it). Dropping the future lets `f`
+    /// run on, its result unread.
+    pub(crate) fn run<F, T>(&self, f: F) -> Receiver<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -263,7 +265,17 @@ impl Pool {
             let result = catch_unwind(AssertUnwindSafe(f));
             sender.finish(Some(result));
         }));
-        let receiver = Receiver { slot };
+        Receiver { slot }
+    }
+
+    /// Runs `f` on this pool, awaited by a task of `scheduler`, whose handle it returns
+    /// (see [`spawn_blocking`](crate::spawn_blocking)).
+    pub(crate) fn spawn<F, T>(&self, scheduler: &Scheduler, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let receiver = self.run(f);
         scheduler.spawn(async move {
             match receiver.await {
                 Ok(value) => value,

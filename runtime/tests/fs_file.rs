@@ -18,11 +18,18 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A runtime whose blocking pool has one thread, so a job queued behind a held one
+/// cannot have run.
+fn one_pool_thread() -> Runtime {
+    Runtime::builder().max_blocking_threads(1).build().unwrap()
+}
+
 /// Starts a read of up to 64 bytes and abandons it, as a timed-out read future would.
-/// The pool job's bytes stay in the file as read-ahead, for the next reads. The job's
-/// result reaches the file through a task the loop has not run yet, so this first poll
-/// is always pending.
+/// The pool job's bytes stay in the file as read-ahead, for the next reads. The pool's
+/// one thread is held while the read is polled, so that poll is pending.
 async fn abandon_a_read(file: &mut fs::File) {
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let held = runtime::spawn_blocking(move || gate.recv());
     let mut big = [0; 64];
     let first = std::future::poll_fn(|cx| {
         Poll::Ready(futures::io::AsyncRead::poll_read(
@@ -34,8 +41,10 @@ async fn abandon_a_read(file: &mut fs::File) {
     .await;
     assert!(
         first.is_pending(),
-        "a pool read cannot finish inside its first poll"
+        "the read waits behind the held pool thread"
     );
+    release.send(()).unwrap();
+    held.await.unwrap().unwrap();
 }
 
 /// Bytes that differ at every offset of a long run, so a misplaced chunk shows.
@@ -49,7 +58,7 @@ fn large_file_round_trips_byte_for_byte() {
     let path = dir.join("f");
     // Larger than one pool job (2 MiB), written and read in odd-sized pieces.
     let data = pattern(5 * 1024 * 1024 + 123);
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let mut file = fs::File::create(&path).await.unwrap();
         for piece in data.chunks(777_777) {
             file.write_all(piece).await.unwrap();
@@ -79,7 +88,7 @@ fn write_after_read_lands_where_the_reader_stopped() {
     let dir = scratch("rw");
     let path = dir.join("f");
     std::fs::write(&path, "hello world").unwrap();
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let mut file = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -107,7 +116,7 @@ fn seeks_count_the_read_ahead() {
     let dir = scratch("seek");
     let path = dir.join("f");
     std::fs::write(&path, "0123456789").unwrap();
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let mut file = fs::File::open(&path).await.unwrap();
         abandon_a_read(&mut file).await;
         let mut two = [0; 2];
@@ -135,7 +144,7 @@ fn end_of_file_reads_zero_until_the_file_grows() {
     let dir = scratch("eof");
     let path = dir.join("f");
     std::fs::write(&path, "ab").unwrap();
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let mut file = fs::File::open(&path).await.unwrap();
         let mut buf = [0; 8];
         assert_eq!(file.read(&mut buf).await.unwrap(), 2);
@@ -159,7 +168,7 @@ fn writing_a_file_opened_for_reading_reports_the_os_error() {
     let dir = scratch("ro");
     let path = dir.join("f");
     std::fs::write(&path, "data").unwrap();
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let mut file = fs::File::open(&path).await.unwrap();
         // Write-behind: the write is accepted, and the OS error comes with the flush.
         let accepted = file.write(b"nope").await;
@@ -186,7 +195,7 @@ fn set_len_keeps_the_callers_position() {
     let dir = scratch("set_len");
     let path = dir.join("f");
     std::fs::write(&path, "0123456789").unwrap();
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let mut file = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -212,7 +221,7 @@ fn set_len_keeps_the_callers_position() {
 fn open_options_errors_are_the_os_errors() {
     let dir = scratch("open");
     let path = dir.join("f");
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let missing = fs::File::open(dir.join("missing")).await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
         drop(fs::File::create_new(&path).await.unwrap());
@@ -240,7 +249,7 @@ fn clones_share_the_position_and_std_round_trips() {
     let dir = scratch("clone");
     let path = dir.join("f");
     std::fs::write(&path, "abcdef").unwrap();
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let mut file = fs::File::open(&path).await.unwrap();
         abandon_a_read(&mut file).await;
         let mut two = [0; 2];
@@ -274,7 +283,7 @@ fn read_dir_lists_more_than_one_batch() {
     }
     std::fs::create_dir(dir.join("sub")).unwrap();
     expected.insert("sub".to_string());
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let mut entries = fs::read_dir(&dir).await.unwrap();
         let mut seen = BTreeSet::new();
         while let Some(entry) = entries.next_entry().await.unwrap() {
@@ -304,7 +313,7 @@ fn read_dir_is_a_stream() {
     for i in 0..40 {
         std::fs::write(dir.join(format!("{i}")), "").unwrap();
     }
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let entries = fs::read_dir(&dir).await.unwrap();
         let names: Vec<_> = entries.map(|e| e.unwrap().file_name()).collect().await;
         assert_eq!(names.len(), 40);
@@ -315,7 +324,7 @@ fn read_dir_is_a_stream() {
 #[test]
 fn path_calls_round_trip() {
     let dir = scratch("paths");
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         fs::create_dir(dir.join("d")).await.unwrap();
         assert_eq!(
             fs::create_dir(dir.join("d")).await.unwrap_err().kind(),
@@ -371,7 +380,7 @@ fn tokio_seek_counts_the_read_ahead() {
     let dir = scratch("tokio_seek");
     let path = dir.join("f");
     std::fs::write(&path, "0123456789").unwrap();
-    Runtime::new().unwrap().block_on(async {
+    one_pool_thread().block_on(async {
         let mut file = fs::File::open(&path).await.unwrap();
         abandon_a_read(&mut file).await;
         let mut three = [0; 3];

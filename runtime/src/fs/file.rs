@@ -28,7 +28,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use crate::JoinHandle;
+use crate::blocking::Receiver;
 use crate::io::traits::{PollRead, PollWrite, impl_async_read, impl_async_write};
 
 use super::{OpenOptions, asyncify};
@@ -86,7 +86,7 @@ struct Inner {
 
 enum State {
     Idle(Buf),
-    Busy(JoinHandle<(Done, Buf)>),
+    Busy(Receiver<(Done, Buf)>),
 }
 
 /// What a finished job did.
@@ -281,7 +281,7 @@ fn seek_back(std: &std::fs::File, back: usize) -> io::Result<()> {
 impl Inner {
     /// Runs `job` on the pool; the state becomes busy.
     fn start(&mut self, job: impl FnOnce() -> (Done, Buf) + Send + 'static) {
-        self.state = State::Busy(crate::spawn_blocking(job));
+        self.state = State::Busy(super::run_blocking(job));
     }
 
     fn take_error(&mut self) -> io::Result<()> {

@@ -33,13 +33,27 @@ pub use file::File;
 pub use open_options::OpenOptions;
 pub use read_dir::{DirEntry, ReadDir, read_dir};
 
+/// Runs `f` on the current runtime's blocking pool.
+///
+/// # Panics
+///
+/// Outside a runtime, as [`spawn_blocking`](crate::spawn_blocking) does.
+#[track_caller]
+fn run_blocking<F, T>(f: F) -> crate::blocking::Receiver<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    crate::context::with_current(|inner| inner.blocking.run(f))
+}
+
 /// Runs `f` on the blocking pool. A panic in `f` becomes an `io::Error` of kind `Other`.
 async fn asyncify<F, T>(f: F) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    match crate::spawn_blocking(f).await {
+    match run_blocking(f).await {
         Ok(r) => r,
         Err(e) => Err(io::Error::other(format!("filesystem task failed: {e}"))),
     }

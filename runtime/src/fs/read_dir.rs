@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use crate::JoinHandle;
+use crate::blocking::Receiver;
 
 use super::asyncify;
 
@@ -54,7 +54,7 @@ pub struct ReadDir {
 enum State {
     /// `None` once the directory has no more entries.
     Idle(Option<std::fs::ReadDir>),
-    Busy(JoinHandle<(Option<std::fs::ReadDir>, VecDeque<io::Result<DirEntry>>)>),
+    Busy(Receiver<(Option<std::fs::ReadDir>, VecDeque<io::Result<DirEntry>>)>),
 }
 
 impl ReadDir {
@@ -75,7 +75,7 @@ impl ReadDir {
                 State::Idle(None) => return Poll::Ready(Ok(None)),
                 State::Idle(std) => {
                     let mut std = std.take();
-                    self.state = State::Busy(crate::spawn_blocking(move || {
+                    self.state = State::Busy(super::run_blocking(move || {
                         let mut batch = VecDeque::with_capacity(BATCH);
                         while batch.len() < BATCH {
                             let Some(dir) = std.as_mut() else { break };
