@@ -21,6 +21,7 @@
 
 mod child;
 mod evloop_side;
+mod files;
 mod idle;
 mod kv;
 mod kv_profile;
@@ -206,6 +207,12 @@ fn micro_mode(args: &Args, name: &str) -> Result<(), String> {
         println!("result {}", process::micro(runtime, n as usize)?);
         return Ok(());
     }
+    if name == files::NAME {
+        let runtime = args.value("--runtime").unwrap_or("evloop");
+        let path = args.value("--path").ok_or("--micro files needs --path")?;
+        println!("result {}", files::micro(runtime, path.into())?);
+        return Ok(());
+    }
     let m = match name {
         "spawn" => Micro::Spawn(n),
         "pingpong" => Micro::PingPong(n),
@@ -256,6 +263,7 @@ fn parent(args: &Args) -> Result<(), String> {
     if let Some(name) = only
         && !workloads::NAMES.contains(&name)
         && name != process::NAME
+        && name != files::NAME
     {
         return Err(format!(
             "unknown workload {name:?}; one of: {}",
@@ -330,6 +338,9 @@ fn parent(args: &Args) -> Result<(), String> {
     }
     if only.is_none_or(|o| o == process::NAME) {
         process::run(&plan, &mut results);
+    }
+    if only.is_none_or(|o| o == files::NAME) {
+        files::run(&plan, &dir, &mut results);
     }
     let elapsed = started.elapsed().as_secs_f64();
     results.notes.push(format!("the run took {elapsed:.0} s"));
