@@ -474,3 +474,70 @@ fn an_idle_server_exits_at_once() {
         assert_eq!(total, Counts::default());
     }
 }
+
+/// Reads one chat line (through `\n`), byte by byte so nothing after it is consumed.
+fn chat_line(stream: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.last() != Some(&b'\n') {
+        stream.read_exact(&mut byte).expect("a chat line");
+        line.push(byte[0]);
+    }
+    String::from_utf8(line).unwrap()
+}
+
+/// Chat's drain: every member is sent the lines queued for it and then the goodbye line,
+/// and is closed; new connects are refused; the server exits 0 having drained them all.
+fn chat_drain(threads: usize) {
+    let threads_arg = threads.to_string();
+    let mut server = Server::start("chat", &["--threads", &threads_arg]);
+    let base = server.open_fds();
+    let mut alice = server.connect();
+    let mut bob = server.connect();
+    if threads == 1 {
+        // One room: a line each way proves both joined.
+        bob.write_all(b"ping\n").unwrap();
+        assert!(chat_line(&mut alice).ends_with(": ping\n"));
+        alice.write_all(b"last words\n").unwrap();
+        assert!(chat_line(&mut bob).ends_with(": last words\n"));
+    } else {
+        // Two loops may put them in two rooms: accepted is seen in the server's
+        // descriptors instead.
+        common::wait_until("both accepted", HANG_GUARD, || {
+            server.open_fds() >= base + 2
+        });
+    }
+    assert_eq!(begin_drain(&server, threads), 2);
+    assert_refused(&server);
+    for member in [&mut alice, &mut bob] {
+        member.set_read_timeout(Some(HANG_GUARD)).unwrap();
+        let mut rest = Vec::new();
+        member
+            .read_to_end(&mut rest)
+            .expect("the goodbye, then end of stream");
+        assert!(
+            rest.ends_with(b"server: shutting down\n"),
+            "{:?}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+    let counts = finish(&mut server, threads);
+    assert_eq!(
+        counts,
+        Counts {
+            served: 2,
+            drained: 2,
+            cancelled: 0
+        }
+    );
+}
+
+#[test]
+fn chat_drains_one_loop() {
+    chat_drain(1);
+}
+
+#[test]
+fn chat_drains_two_loops() {
+    chat_drain(2);
+}

@@ -5,6 +5,11 @@
 //! `spawn` takes futures that are not `Send`, so no `Arc` or `Mutex` is needed. (With
 //! `--threads N`, each loop has its own room.)
 //!
+//! On `SIGINT` or `SIGTERM` the room drains like the other example servers (see
+//! [`crate::server`]): each member stops reading, is sent the lines already queued for it
+//! and then [`GOODBYE`], and is closed. A member whose peer does not take those bytes is
+//! cut off at the grace period (`--grace-ms`).
+//!
 //! ```text
 //! cargo run --example chat -- [--addr 127.0.0.1:7001]
 //! nc 127.0.0.1 7001
@@ -18,24 +23,29 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use crate::cli::{CliError, Flags, ServerArgs, server_usage};
+use runtime::sync::CancellationToken;
+
+use crate::cli::{CliError, Flags, GRACEFUL_SERVER_FLAGS, ServerArgs, graceful_server_usage};
 use crate::io::{Either, race, read, write_all};
 use crate::server;
 
 /// The default port.
 pub const PORT: u16 = 7001;
 
+/// The last line every member is sent when the server drains.
+pub const GOODBYE: &[u8] = b"server: shutting down\n";
+
 /// The longest line kept; longer lines are cut.
 const MAX_LINE: usize = 4096;
 
 /// The usage text.
 pub fn usage() -> String {
-    format!("usage: chat [OPTIONS]\n\n{}", server_usage(PORT))
+    format!("usage: chat [OPTIONS]\n\n{}", graceful_server_usage(PORT))
 }
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ServerArgs, CliError> {
-    ServerArgs::from_flags(&Flags::parse(args, &["addr", "threads"])?, PORT)
+    ServerArgs::from_flags(&Flags::parse(args, &GRACEFUL_SERVER_FLAGS)?, PORT)
 }
 
 /// The lines waiting for one member, and the task waiting for them.
@@ -56,6 +66,11 @@ impl Inbox {
             }
         })
         .await
+    }
+
+    /// The lines queued now, without waiting.
+    fn take_queued(&self) -> VecDeque<Rc<[u8]>> {
+        std::mem::take(&mut *self.lines.borrow_mut())
     }
 }
 
@@ -93,12 +108,21 @@ impl Room {
     }
 }
 
-async fn member(room: Rc<RefCell<Room>>, mut stream: net::TcpStream) -> io::Result<()> {
+async fn member(
+    room: Rc<RefCell<Room>>,
+    mut stream: net::TcpStream,
+    drain: CancellationToken,
+) -> io::Result<()> {
     let (id, inbox) = room.borrow_mut().join();
     let mut buf = vec![0u8; MAX_LINE];
     let mut filled = 0;
     let result = loop {
-        match race(read(&mut stream, &mut buf[filled..]), inbox.next()).await {
+        let next = race(read(&mut stream, &mut buf[filled..]), inbox.next());
+        let next = match race(next, drain.cancelled()).await {
+            Either::Left(next) => next,
+            Either::Right(()) => break goodbye(&mut stream, &inbox).await,
+        };
+        match next {
             Either::Left(Ok(0)) => break Ok(()),
             Either::Left(Ok(n)) => {
                 filled += n;
@@ -127,14 +151,22 @@ async fn member(room: Rc<RefCell<Room>>, mut stream: net::TcpStream) -> io::Resu
     result
 }
 
-/// Runs the chat server until `SIGINT` or `SIGTERM`.
+/// The drain's end of a member: the lines queued for it, then [`GOODBYE`].
+async fn goodbye(stream: &mut net::TcpStream, inbox: &Inbox) -> io::Result<()> {
+    for line in inbox.take_queued() {
+        write_all(stream, &line).await?;
+    }
+    write_all(stream, GOODBYE).await
+}
+
+/// Runs the chat server until `SIGINT` or `SIGTERM`, then drains it.
 pub fn run(args: ServerArgs) -> io::Result<()> {
-    server::run(&args, |_index| {
+    server::serve(&args, |_index| {
         let room = Rc::new(RefCell::new(Room::default()));
-        move |stream| {
+        move |stream, drain| {
             let room = room.clone();
             async move {
-                let _ = member(room, stream).await;
+                let _ = member(room, stream, drain).await;
             }
         }
     })
