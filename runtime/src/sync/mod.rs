@@ -45,6 +45,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod blocks;
 mod cancellation_token;
 pub mod mpsc;
 mod mutex;
