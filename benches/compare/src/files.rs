@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::child;
+use crate::process::self_cpu;
 use crate::report::{EVLOOP, Key, Results, TOKIO};
 use crate::workloads::{Plan, failed, progress};
 
@@ -93,18 +94,6 @@ fn write_file(path: &Path, mib: usize) -> io::Result<()> {
         file.write_all(&chunk)?;
     }
     file.into_inner()?.sync_all()
-}
-
-/// This process's CPU time (user + system, every thread), children not counted.
-fn self_cpu() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: `getrusage` fills `usage` for `RUSAGE_SELF`, which cannot fail.
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// The child's side (`--micro files --path P --runtime R`): the `result` line.

@@ -66,8 +66,8 @@ pub fn run(plan: &Plan, results: &mut Results) {
     }
 }
 
-/// This process's own CPU time (user + system), children not counted.
-fn self_cpu() -> f64 {
+/// This process's own CPU time (user + system, every thread), children not counted.
+pub fn self_cpu() -> f64 {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
     // SAFETY: `getrusage` fills `usage` for `RUSAGE_SELF`, which cannot fail.
     let usage = unsafe {
