@@ -28,4 +28,6 @@ fn main() {
     if apple {
         println!("cargo::rustc-cfg=evloop_apple");
     }
+    // For the build scripts of dependents, as DEP_EVLOOP_REACTOR_APPLE.
+    println!("cargo::metadata=apple={}", u8::from(apple));
 }

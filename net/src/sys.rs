@@ -27,14 +27,7 @@ use std::path::{Path, PathBuf};
 use libc::{c_int, c_void, sockaddr_storage, socklen_t};
 
 use crate::counter::count;
-
-fn cvt(r: c_int) -> io::Result<c_int> {
-    if r == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use reactor::cvt;
 
 fn cvt_size(r: isize) -> io::Result<usize> {
     if r == -1 {

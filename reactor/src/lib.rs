@@ -1,7 +1,8 @@
 //! The reactor: evloop's event base.
 //!
-//! A [`Reactor`] wraps the OS readiness API (epoll, kqueue or poll, chosen at run time;
-//! see [`BackendKind`]), or io_uring, where sockets move bytes by [`completion`] instead. Each fd is registered once, edge-triggered, for read and write
+//! A [`Reactor`] wraps the OS I/O API (epoll, kqueue, poll or io_uring, chosen at run
+//! time; see [`BackendKind`]); on io_uring, sockets move bytes by [`completion`]
+//! instead of readiness. Each fd is registered once, edge-triggered, for read and write
 //! together, and gets a slot holding its [`Readiness`] and one waker per direction.
 //! [`Reactor::turn`] waits until an event, a [`Notifier`] wakeup or a deadline, sets the
 //! readiness bits and wakes the waiting tasks: libevent's `event_base_loop` with wakers in
@@ -24,15 +25,26 @@
 
 pub mod budget;
 pub mod completion;
+mod errors;
+mod event;
+mod kind;
 mod notifier;
 mod reactor;
 mod readiness;
 mod registration;
+mod shared;
+mod slab;
+mod source;
+mod stats;
 mod sys;
 
-pub use completion::{Completion, Operation, RawSocketAddr, UringStats};
+pub use completion::{Completion, Operation};
+pub use kind::BackendKind;
 pub use notifier::Notifier;
 pub use reactor::{BACKEND_ENV, Builder, EnterGuard, Handle, INITIAL_EVENTS, MAX_EVENTS, Reactor};
 pub use readiness::Readiness;
-pub use registration::{Registration, Token};
-pub use sys::BackendKind;
+pub use registration::Registration;
+pub use slab::Token;
+pub use source::{RawSocketAddr, RawSource};
+pub use stats::UringStats;
+pub use sys::cvt;

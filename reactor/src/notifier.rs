@@ -9,70 +9,23 @@
 //! | `PARKED`   | the loop, before a blocking wait | the loop, after the wait   |
 //! | `NOTIFIED` | [`Notifier::notify`], any thread | the loop, after the wait   |
 //!
-//! `notify` sets `NOTIFIED` and writes the OS signal (eventfd, `EVFILT_USER` or the
-//! self-pipe) only when it is the first to set `NOTIFIED` while `PARKED` is set. Before
-//! blocking, the loop sets `PARKED`; if `NOTIFIED` was already set it does not block (the
-//! wait gets a zero timeout). So a notification is never lost, and a burst of them costs
-//! at most one syscall per blocked wait. Both flags are cleared together after the wait,
-//! with `AcqRel` ordering so that whatever the notifying thread wrote before `notify` is
+//! `notify` sets `NOTIFIED` and writes the OS signal (the backend's `Signal`: an
+//! eventfd, kqueue's `EVFILT_USER` or a self-pipe, each in `sys/`) only when it is the
+//! first to set `NOTIFIED` while `PARKED` is set. Before blocking, the loop sets
+//! `PARKED`; if `NOTIFIED` was already set it does not block (the wait gets a zero
+//! timeout). So a notification is never lost, and a burst of them costs at most one
+//! syscall per blocked wait. Both flags are cleared together after the wait, with
+//! `AcqRel` ordering so that whatever the notifying thread wrote before `notify` is
 //! visible to the loop afterwards.
 
 use std::fmt;
-use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
+use crate::sys::Signal;
+
 const PARKED: u8 = 1;
 const NOTIFIED: u8 = 2;
-
-/// What a notification writes.
-pub(crate) enum Signal {
-    /// An eventfd (epoll): write an 8-byte 1.
-    #[cfg_attr(not(evloop_epoll), allow(dead_code))]
-    EventFd(OwnedFd),
-    /// The write end of a non-blocking self-pipe (poll): write one byte.
-    Pipe(OwnedFd),
-    /// The kqueue itself: trigger its `EVFILT_USER` event.
-    #[cfg(evloop_kqueue)]
-    Kqueue(Arc<OwnedFd>),
-}
-
-impl Signal {
-    #[cfg_attr(not(evloop_epoll), allow(dead_code))]
-    pub(crate) fn eventfd(fd: OwnedFd) -> Signal {
-        Signal::EventFd(fd)
-    }
-
-    pub(crate) fn pipe(fd: OwnedFd) -> Signal {
-        Signal::Pipe(fd)
-    }
-
-    #[cfg(evloop_kqueue)]
-    pub(crate) fn kqueue(kq: Arc<OwnedFd>) -> Signal {
-        Signal::Kqueue(kq)
-    }
-
-    fn raise(&self) -> io::Result<()> {
-        let (fd, buf): (&OwnedFd, &[u8]) = match self {
-            Signal::EventFd(fd) => (fd, &1u64.to_ne_bytes()),
-            Signal::Pipe(fd) => (fd, &[1u8]),
-            #[cfg(evloop_kqueue)]
-            Signal::Kqueue(kq) => return crate::sys::kqueue::trigger(kq),
-        };
-        // SAFETY: `fd` is owned by this signal and open for its whole life; `buf` is a
-        // readable buffer of the length passed.
-        let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-        if n == -1 {
-            let err = io::Error::last_os_error();
-            // A full pipe or a saturated eventfd already guarantees a wakeup.
-            if err.kind() != io::ErrorKind::WouldBlock {
-                return Err(err);
-            }
-        }
-        Ok(())
-    }
-}
 
 struct Inner {
     state: AtomicU8,

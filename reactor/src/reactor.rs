@@ -3,13 +3,18 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::errors::{invalid_fd, shut_down_error};
+use crate::event::NOTIFY_TOKEN;
+use crate::kind::BackendKind;
 use crate::notifier::Notifier;
-use crate::registration::{Registration, Slab, Token};
-use crate::sys::{Backend, BackendKind, Events, NOTIFY_TOKEN};
+use crate::registration::Registration;
+use crate::shared::Shared;
+use crate::slab::Slab;
+use crate::source::RawSource;
+use crate::sys::{self, Backend, Config, Events};
 
 /// The events buffer's first size; it doubles, up to [`MAX_EVENTS`], whenever a wait
 /// fills it (libevent's `epoll_dispatch`).
@@ -19,78 +24,6 @@ pub const MAX_EVENTS: usize = 4096;
 
 /// The environment variable that overrides the backend choice.
 pub const BACKEND_ENV: &str = "EVLOOP_BACKEND";
-
-/// What a reactor, its handles and its registrations share. Registrations that outlive
-/// the [`Reactor`] keep it alive, but not the backend: that closes with the reactor.
-pub(crate) struct Shared {
-    pub(crate) slab: RefCell<Slab>,
-    /// `None` once the reactor was dropped (see [`Shared::shut_down`]).
-    backend: RefCell<Option<Backend>>,
-    pub(crate) edge_triggered: bool,
-    kind: BackendKind,
-    notifier: Notifier,
-    /// The buffer of the backend's waits; `turn` takes it out while it dispatches.
-    events: RefCell<Events>,
-    capacity: Cell<usize>,
-    turns: Cell<u64>,
-    /// The io_uring driver, shared with the completion registrations (which reach it
-    /// without borrowing `backend`).
-    #[cfg(evloop_uring)]
-    pub(crate) driver: Option<Rc<crate::sys::uring::Driver>>,
-}
-
-impl Shared {
-    pub(crate) fn deregister(&self, token: Token, fd: RawFd) -> io::Result<()> {
-        let removed = self.slab.borrow_mut().remove(token);
-        match removed {
-            // The slot's wakers are dropped, not woken (nothing can still wait on a
-            // registration that is going away), and only after the slab borrow ends,
-            // since a waker's drop may run arbitrary code.
-            Some(_wakers) => match self.backend.borrow_mut().as_mut() {
-                Some(backend) => backend.deregister(fd),
-                // The reactor is gone, and its backend with it: nothing to undo.
-                None => Ok(()),
-            },
-            None => Ok(()),
-        }
-    }
-
-    /// What dropping the [`Reactor`] does: every live registration's readiness becomes
-    /// [`Readiness::SHUTDOWN`](crate::Readiness::SHUTDOWN) alone, the backend (the epoll
-    /// or kqueue fd, the poll set) is closed, and every stored waker is woken, so a task
-    /// waiting on one of these fds, in whatever runtime, is polled and gets the error
-    /// instead of waiting forever.
-    fn shut_down(&self) {
-        let mut wake = Vec::new();
-        self.slab.borrow_mut().shut_down(&mut wake);
-        let backend = self.backend.borrow_mut().take();
-        drop(backend);
-        // Outside every borrow: a woken task may poll or drop its registration. A
-        // waker that panics does not keep the others asleep; its panic goes on after.
-        let mut first_panic = None;
-        for waker in wake {
-            let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
-            if let Err(payload) = woken {
-                first_panic.get_or_insert(payload);
-            }
-        }
-        if let Some(payload) = first_panic {
-            std::panic::resume_unwind(payload);
-        }
-    }
-}
-
-/// The error of I/O on a registration whose reactor was dropped.
-#[cold]
-#[inline(never)]
-pub(crate) fn shut_down_error() -> io::Error {
-    io::Error::other(SHUT_DOWN)
-}
-
-/// The message of [`shut_down_error`].
-const SHUT_DOWN: &str = "the evloop runtime (reactor) this I/O object was registered with \
-    has been dropped, so its I/O can never complete; create it inside the runtime that \
-    uses it, or move it with `into_std` and `from_std`";
 
 /// Chooses and configures a [`Reactor`].
 #[derive(Debug, Clone, Default)]
@@ -131,17 +64,6 @@ impl Builder {
         self
     }
 
-    #[cfg(evloop_uring)]
-    fn uring_buffers_or_default(&self) -> (u16, u32) {
-        use crate::sys::uring::{BUFFER_SIZE, BUFFERS};
-        self.uring_buffers.unwrap_or((BUFFERS, BUFFER_SIZE))
-    }
-
-    #[cfg(not(evloop_uring))]
-    fn uring_buffers_or_default(&self) -> (u16, u32) {
-        self.uring_buffers.unwrap_or((0, 0))
-    }
-
     /// Opens the reactor.
     ///
     /// With no backend named (here or in `EVLOOP_BACKEND`) the backends of
@@ -159,14 +81,16 @@ impl Builder {
                 _ => None,
             },
         };
-        let buffers = self.uring_buffers_or_default();
+        let config = Config {
+            uring_buffers: self.uring_buffers.unwrap_or(sys::URING_BUFFERS),
+        };
         let (backend, signal) = match requested {
-            Some(kind) => open_or_fall_back(kind, buffers)?,
+            Some(kind) => Backend::new_named(kind, &config)?,
             None => {
                 let mut last = None;
                 let mut chosen = None;
                 for &kind in BackendKind::available() {
-                    match Backend::new(kind, buffers) {
+                    match Backend::new(kind, &config) {
                         Ok(b) => {
                             chosen = Some(b);
                             break;
@@ -184,8 +108,7 @@ impl Builder {
             }
         };
         let capacity = self.events_capacity.unwrap_or(INITIAL_EVENTS);
-        #[cfg(evloop_uring)]
-        let driver = backend.uring_driver().cloned();
+        let ring = backend.ring();
         let kind = backend.kind();
         let shared = Shared {
             slab: RefCell::new(Slab::default()),
@@ -196,8 +119,7 @@ impl Builder {
             events: RefCell::new(Events::new(kind, capacity)),
             capacity: Cell::new(capacity),
             turns: Cell::new(0),
-            #[cfg(evloop_uring)]
-            driver,
+            ring,
         };
         Ok(Reactor {
             handle: Handle {
@@ -207,29 +129,9 @@ impl Builder {
     }
 }
 
-/// Opens the backend `kind`; io_uring that the kernel refuses falls back to epoll (but a
-/// bad buffer setting is the caller's error).
-fn open_or_fall_back(
-    kind: BackendKind,
-    buffers: (u16, u32),
-) -> io::Result<(Backend, crate::notifier::Signal)> {
-    match Backend::new(kind, buffers) {
-        #[cfg(evloop_uring)]
-        Err(e) if kind == BackendKind::Uring && e.kind() != io::ErrorKind::InvalidInput => {
-            use std::sync::atomic::{AtomicBool, Ordering};
-            static SAID: AtomicBool = AtomicBool::new(false);
-            if !SAID.swap(true, Ordering::Relaxed) {
-                eprintln!("evloop: io_uring is not available ({e}); using epoll");
-            }
-            Backend::new(BackendKind::Epoll, buffers)
-        }
-        r => r,
-    }
-}
-
 /// The event base: one per loop thread.
 ///
-/// It owns the backend (epoll, kqueue or poll), the slab of registrations and the
+/// It owns the backend (epoll, kqueue, poll or io_uring), the slab of registrations and the
 /// notifier. [`turn`](Reactor::turn) waits for events and wakes the tasks they concern.
 /// A `Reactor` is `!Send`; each thread of a per-core server has its own.
 ///
@@ -283,7 +185,7 @@ impl Reactor {
         self.handle.shared.kind
     }
 
-    /// The backend's name: `epoll`, `kqueue` or `poll`.
+    /// The backend's name: `epoll`, `kqueue`, `poll` or `uring`.
     pub fn backend_name(&self) -> &'static str {
         self.backend().name()
     }
@@ -305,26 +207,15 @@ impl Reactor {
 
     /// The io_uring backend's counters; `None` on the other backends.
     pub fn uring_stats(&self) -> Option<crate::UringStats> {
-        #[cfg(evloop_uring)]
-        if let Some(driver) = &self.handle.shared.driver {
-            return Some(driver.stats());
-        }
-        None
+        self.handle.shared.ring.as_ref().map(|ring| ring.stats())
     }
 
     /// Whether the backend waits with nanosecond timeouts: `epoll_pwait2` for epoll
     /// (`None` until the first timed wait has probed the kernel), always for io_uring
     /// (the enter call's own timeout); `None` on other backends.
     pub fn has_precise_timeouts(&self) -> Option<bool> {
-        #[cfg(evloop_epoll)]
-        if self.backend() == BackendKind::Epoll {
-            return crate::sys::epoll::has_pwait2();
-        }
-        #[cfg(evloop_uring)]
-        if self.backend() == BackendKind::Uring {
-            return Some(true);
-        }
-        None
+        let backend = self.handle.shared.backend.borrow();
+        backend.as_ref().and_then(Backend::has_precise_timeouts)
     }
 
     /// Waits for I/O until `deadline` (`None`: until something happens), sets the
@@ -342,7 +233,7 @@ impl Reactor {
         let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let blocking = timeout != Some(Duration::ZERO);
         if blocking {
-            set_timer_slack();
+            sys::set_timer_slack();
             if shared.notifier.park() {
                 timeout = Some(Duration::ZERO);
             }
@@ -427,9 +318,8 @@ impl Reactor {
         );
         *shared.events.borrow_mut() = events;
         // io_uring's completions wake their tasks directly, not through readiness.
-        #[cfg(evloop_uring)]
-        if let Some(driver) = &shared.driver {
-            driver.wake_completed();
+        if let Some(ring) = &shared.ring {
+            ring.wake_completed();
         }
         Ok(dispatched)
     }
@@ -504,9 +394,9 @@ impl Handle {
     /// The fd should be non-blocking. Errors, the same kind on every backend: an invalid
     /// or closed fd is `InvalidInput`; an fd already registered is `AlreadyExists`. After
     /// the [`Reactor`] was dropped, an error of kind `Other` that says so.
-    pub fn register(&self, fd: RawFd) -> io::Result<Registration> {
+    pub fn register(&self, fd: RawSource) -> io::Result<Registration> {
         if fd < 0 {
-            return Err(crate::sys::invalid_fd(fd));
+            return Err(invalid_fd(fd));
         }
         if self.is_shut_down() {
             return Err(shut_down_error());
@@ -535,23 +425,25 @@ impl Handle {
     /// The fd must be an open, non-blocking socket that the caller keeps open while the
     /// registration lives; operations on anything else fail when they complete. After
     /// the [`Reactor`] was dropped, an error of kind `Other` that says so.
-    pub fn register_socket(&self, fd: RawFd) -> io::Result<Registration> {
-        #[cfg(evloop_uring)]
-        if self.shared.driver.is_some() {
-            if fd < 0 {
-                return Err(crate::sys::invalid_fd(fd));
-            }
-            if self.is_shut_down() {
-                return Err(shut_down_error());
-            }
-            let (token, slot) = self.shared.slab.borrow_mut().insert();
-            slot.set_completion();
-            let socket = Rc::new(crate::sys::uring_socket::Socket::new(fd, slot.clone()));
-            let mut registration = Registration::new(self.shared.clone(), slot, token, fd);
-            registration.socket = Some(socket);
-            return Ok(registration);
+    // Where the build has no completion side, `Ring` has no values: the code after
+    // `ring.socket` is then rightly unreachable, and the compiler says so.
+    #[allow(unreachable_code, unused_variables)]
+    pub fn register_socket(&self, fd: RawSource) -> io::Result<Registration> {
+        let Some(ring) = &self.shared.ring else {
+            return self.register(fd);
+        };
+        if fd < 0 {
+            return Err(invalid_fd(fd));
         }
-        self.register(fd)
+        if self.is_shut_down() {
+            return Err(shut_down_error());
+        }
+        let (token, slot) = self.shared.slab.borrow_mut().insert();
+        slot.set_completion();
+        let socket = ring.socket(fd, slot.clone());
+        let mut registration = Registration::new(self.shared.clone(), slot, token, fd);
+        registration.socket = Some(socket);
+        Ok(registration)
     }
 
     /// Whether the [`Reactor`] of this handle was dropped.
@@ -602,21 +494,5 @@ impl Drop for EnterGuard {
 impl fmt::Debug for EnterGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EnterGuard").finish_non_exhaustive()
-    }
-}
-
-/// Lowers this thread's timer slack to 1 ns the first time it blocks in a turn, so that
-/// the kernel does not defer a precise wakeup by its default 50 µs.
-fn set_timer_slack() {
-    #[cfg(evloop_epoll)]
-    {
-        thread_local!(static DONE: Cell<bool> = const { Cell::new(false) });
-        DONE.with(|d| {
-            if !d.replace(true) {
-                // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only the calling
-                // thread; the other arguments are unused and zero.
-                unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
-            }
-        });
     }
 }

@@ -99,9 +99,15 @@ impl Readiness {
         self.0
     }
 
-    /// The readiness with these raw bits (as [`bits`](Readiness::bits) gives them).
-    #[cfg_attr(not(evloop_epoll), allow(dead_code))]
-    pub(crate) const fn from_bits(bits: u8) -> Readiness {
+    /// The readiness with these raw bits, as [`bits`](Readiness::bits) gives them: the
+    /// two round-trip.
+    ///
+    /// ```
+    /// use reactor::Readiness;
+    /// let r = Readiness::READABLE | Readiness::READ_CLOSED;
+    /// assert_eq!(Readiness::from_bits(r.bits()), r);
+    /// ```
+    pub const fn from_bits(bits: u8) -> Readiness {
         Readiness(bits)
     }
 }

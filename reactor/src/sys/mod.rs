@@ -1,105 +1,140 @@
-//! The backends: the part of the event base that differs per OS.
+//! The backends: the one part of the event base that differs per OS, and the one
+//! module that names them.
 //!
 //! # Contract
 //!
-//! Each backend (libevent's `struct eventop`) is a struct in its own module with these
-//! methods; the [`Backend`] enum dispatches to them with a `match`, and the facade in
-//! `reactor.rs` holds all the shared logic (slab, readiness, wakers, EINTR retries,
-//! deadlines, buffer growth):
+//! The facade (`reactor.rs`, `shared.rs`, `registration.rs`, `completion.rs`) holds the
+//! logic every backend shares: the slab, readiness, wakers, EINTR retries, deadlines,
+//! the events buffer's growth. It reaches a backend through two things only.
 //!
-//! - `new() -> io::Result<(Self, Signal)>`: opens the backend and the OS object its
-//!   [`Notifier`](crate::Notifier) writes to wake a wait: an eventfd (epoll), an
-//!   `EVFILT_USER` event on the kqueue itself (kqueue), or a self-pipe (poll).
-//! - `register(fd, token)`: watch `fd` for read and write together, edge-triggered where
-//!   the OS allows (epoll, kqueue), with `token` carried by its events. An invalid or
-//!   closed fd is `InvalidInput`; an fd already registered with this backend is
-//!   `AlreadyExists`.
-//! - `deregister(fd)`: stop watching. An fd that is not registered (or is closed) is
-//!   `NotFound`. Pending events for it are never delivered afterwards.
-//! - `wait(events, capacity, timeout)` (epoll, kqueue), or
-//!   `wait(events, timeout, interests)` (poll, which asks the slab which directions have
-//!   a waiting waker): block until at least one event, the notifier, or the timeout, and
-//!   leave what the wait returned in `events`, at most `capacity` events for one wait.
-//!   `timeout == None` is infinite; a longer one is capped at [`MAX_WAIT`]. EINTR is
-//!   returned as `ErrorKind::Interrupted`; the facade treats it as zero events.
-//! - `drain_notifier()`: the facade calls it when a wait returned the notifier's event,
-//!   so that the OS object does not stay readable (epoll reads its eventfd; poll drains
-//!   its pipe during the wait and kqueue's `EV_CLEAR` needs nothing, so theirs do
-//!   nothing).
+//! **A readiness selector**, the [`Selector`] trait (libevent's `struct eventop`, mio's
+//! `Selector`), dispatched by the [`Backend`] enum with a static `match`:
 //!
-//! [`Events`] is the facade's, and holds the events in each backend's own form: epoll
-//! leaves the kernel's `epoll_event`s, which the facade normalises one by one as it
-//! dispatches them (no copy of the buffer), and poll and kqueue append normalised
-//! [`Event`]s. The facade reads them after the wait without borrowing the backend, so a
-//! waker it wakes may register or deregister.
+//! - `open(config) -> (Self, Signal)`: opens the OS object and the [`Signal`] that the
+//!   [`Notifier`](crate::Notifier) writes to wake a wait (`unix/waker/`: an eventfd,
+//!   kqueue's `EVFILT_USER`, a self-pipe).
+//! - `register(source, token)`: watch a [`RawSource`](crate::RawSource) for read and
+//!   write together, edge-triggered where `EDGE_TRIGGERED` says so, its events carrying
+//!   `token`. An invalid or closed source is `InvalidInput`; one already registered with
+//!   this backend is `AlreadyExists`.
+//! - `deregister(source)`: stop watching. A source that is not registered (or was
+//!   closed) is `NotFound`. No event of it is delivered afterwards.
+//! - `select(events, capacity, timeout, interests)`: block until at least one event,
+//!   the notifier, or the timeout, and leave in `events` (the selector's own form,
+//!   `Selector::Events`) at most `capacity` events. `timeout == None` is infinite; a
+//!   longer one is capped at `MAX_WAIT`. EINTR is `ErrorKind::Interrupted`, which the
+//!   facade treats as zero events. `interests` says which directions of a token have a
+//!   waiting waker: only the level-triggered selector (poll) asks.
+//! - `drain_notifier()`: called when a wait returned the notifier's event
+//!   (`NOTIFY_TOKEN`), so that the OS object does not stay ready.
+//! - Events are normalised: HUP and ERR mark both directions ready, RDHUP (or `EV_EOF`
+//!   on a read filter) marks read-closed.
 //!
-//! The io_uring backend (`uring.rs`) keeps this contract for the fds registered for
-//! readiness (multishot polls) and adds one thing: its `wait` also handles the
-//! completions of the sockets registered with `register_socket`, and keeps the wakers
-//! they concern for the facade to wake after its dispatch (`Driver::wake_completed`),
-//! with a `NOTIFY_TOKEN` event when no readiness event came, so that the facade knows the
-//! wait did not time out. Its events are a normalised list, as poll's and kqueue's, and
-//! the buffer's capacity is a hint there: one wait hands over every completion that
-//! arrived.
+//! The facade reads the events after the wait without borrowing the backend, so a waker
+//! it wakes may register or deregister. [`Events`] holds them: the kernel's own
+//! `epoll_event`s (normalised one by one as they are dispatched, no copy), or a list of
+//! normalised events.
 //!
-//! [`Backend::is_edge_triggered`] (true but for poll) tells the facade whether readiness
-//! may be cleared after a short read or write; [`Backend::kind`] names the backend.
+//! **A completion side**: [`Ring`] and [`CompletionSocket`], the io_uring driver and a
+//! socket whose bytes move by completion (`uring/handle.rs`). Where the build has no
+//! such backend they are types with no values (`none.rs`), so the facade's code is the
+//! same everywhere and a `Completion` is simply never handed out. io_uring is also a
+//! selector: fds registered for readiness get multishot polls, and its `select` handles
+//! the completions too, keeping the wakers they concern for the facade to wake after
+//! its dispatch ([`Ring::wake_completed`]), with a `NOTIFY_TOKEN` event when no
+//! readiness event came, so the facade knows the wait did not time out.
 //!
-//! Events are normalised: HUP and ERR mark both directions ready, RDHUP (or `EV_EOF` on
-//! a read filter) marks read-closed. The notifier's event carries [`NOTIFY_TOKEN`].
+//! Below `sys/` are the leaf modules it may import: `event` (events, interest, the
+//! notifier's token), `slab` (tokens, slots, directions), `errors`, `kind`
+//! ([`BackendKind`]), `source` and `stats`. It never imports the facade.
+//!
+//! | family | folder | selectors | wakeups |
+//! |---|---|---|---|
+//! | Unix | `unix/` | epoll (Linux, Android), kqueue (64-bit Apple, FreeBSD), poll | eventfd, `EVFILT_USER`, self-pipe |
+//! | io_uring | `uring/` | the ring's multishot polls | the ring's read of an eventfd |
 
 use std::io;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
-use crate::Readiness;
-use crate::notifier::Signal;
+use crate::event::{Interest, MAX_WAIT};
+use crate::kind::BackendKind;
+use crate::source::RawSource;
 
-#[cfg(evloop_epoll)]
-pub(crate) mod epoll;
-#[cfg(evloop_kqueue)]
-pub(crate) mod kqueue;
-mod poll;
+#[cfg(not(evloop_uring))]
+mod none;
+pub(crate) mod unix;
 #[cfg(evloop_uring)]
 pub(crate) mod uring;
-#[cfg(evloop_uring)]
-mod uring_bufs;
-#[cfg(evloop_uring)]
-pub(crate) mod uring_dgram;
-#[cfg(evloop_uring)]
-mod uring_drain;
-#[cfg(evloop_uring)]
-mod uring_ops;
-#[cfg(evloop_uring)]
-mod uring_poll;
-#[cfg(evloop_uring)]
-pub(crate) mod uring_socket;
-#[cfg(evloop_uring)]
-pub(crate) mod uring_stream;
 
-/// The token the notifier's events carry. Slab tokens never reach it: their index is
-/// below `u32::MAX`.
-pub(crate) const NOTIFY_TOKEN: u64 = u64::MAX;
+#[cfg(not(evloop_uring))]
+pub(crate) use none::{CompletionSocket, Ring, SendOp};
+pub(crate) use unix::waker::Signal;
+#[cfg(evloop_uring)]
+pub(crate) use uring::{CompletionSocket, Ring, SendOp};
 
-/// Longest single wait, as libevent's `MAX_EPOLL_TIMEOUT_MSEC` (35 minutes); longer and
-/// infinite-but-capped waits are split by the facade.
-pub(crate) const MAX_WAIT: Duration = Duration::from_secs(35 * 60);
-
-/// One normalised event.
+/// What opening a backend may be told.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Event {
-    pub(crate) token: u64,
-    pub(crate) readiness: Readiness,
+pub(crate) struct Config {
+    /// io_uring's provided buffers: how many, and their size.
+    #[cfg_attr(not(evloop_uring), allow(dead_code))]
+    pub(crate) uring_buffers: (u16, u32),
 }
 
-/// What one wait returned, in the backend's own form (see the module docs).
+/// io_uring's provided buffers unless the builder says otherwise: 1024 of 4 KiB.
+pub(crate) const URING_BUFFERS: (u16, u32) = (1024, 4096);
+
+/// A readiness selector (module docs).
+pub(crate) trait Selector: Sized {
+    /// The form [`select`](Selector::select) leaves its events in.
+    type Events;
+    /// Whether readiness is reported once per change (`EPOLLET`, `EV_CLEAR`), so that a
+    /// short read or write may clear it.
+    const EDGE_TRIGGERED: bool;
+
+    fn open(config: &Config) -> io::Result<(Self, Signal)>;
+    fn register(&mut self, source: RawSource, token: u64) -> io::Result<()>;
+    fn deregister(&mut self, source: RawSource) -> io::Result<()>;
+    fn select(
+        &mut self,
+        events: &mut Self::Events,
+        capacity: usize,
+        timeout: Option<Duration>,
+        interests: &dyn Fn(u64) -> Interest,
+    ) -> io::Result<()>;
+    /// Empties the wakeup object after its event; most need nothing.
+    fn drain_notifier(&mut self) {}
+}
+
+impl BackendKind {
+    /// The backends this build supports, best first.
+    pub fn available() -> &'static [BackendKind] {
+        #[cfg(evloop_uring)]
+        {
+            &[BackendKind::Epoll, BackendKind::Uring, BackendKind::Poll]
+        }
+        #[cfg(all(evloop_epoll, not(evloop_uring)))]
+        {
+            &[BackendKind::Epoll, BackendKind::Poll]
+        }
+        #[cfg(evloop_kqueue)]
+        {
+            &[BackendKind::Kqueue, BackendKind::Poll]
+        }
+        #[cfg(not(any(evloop_epoll, evloop_kqueue)))]
+        {
+            &[BackendKind::Poll]
+        }
+    }
+}
+
+/// What one wait returned, in the selector's own form (see the module docs).
 #[derive(Debug)]
 pub(crate) enum Events {
     /// The kernel's `epoll_event`s, normalised as they are read.
     #[cfg(evloop_epoll)]
     Epoll(Vec<libc::epoll_event>),
-    /// Normalised events (poll, kqueue).
-    List(Vec<Event>),
+    /// Normalised events (poll, kqueue, io_uring).
+    List(Vec<crate::event::Event>),
 }
 
 impl Default for Events {
@@ -143,13 +178,13 @@ impl Events {
     /// Calls `f` with each event's token and normalised readiness, in the order the
     /// wait returned them.
     #[inline(always)]
-    pub(crate) fn for_each(&self, mut f: impl FnMut(u64, Readiness)) {
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u64, crate::Readiness)) {
         match self {
             #[cfg(evloop_epoll)]
             Events::Epoll(v) => {
                 for ev in v {
                     let token = ev.u64;
-                    f(token, epoll::readiness(ev.events));
+                    f(token, unix::epoll::readiness(ev.events));
                 }
             }
             Events::List(v) => {
@@ -161,123 +196,15 @@ impl Events {
     }
 }
 
-/// What a registration is waiting for; only the level-triggered poll backend asks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Interest {
-    pub(crate) read: bool,
-    pub(crate) write: bool,
-}
-
-/// Which OS I/O API a reactor uses.
-///
-/// Chosen at run time, best first ([`BackendKind::available`]): epoll on Linux and
-/// Android, kqueue on macOS, iOS and the BSDs, and poll everywhere as the fallback.
-/// io_uring (Linux) is chosen by name only; when the kernel refuses it, the reactor
-/// falls back to epoll and says so on stderr, once per process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BackendKind {
-    /// Linux `epoll`, edge-triggered, with `epoll_pwait2` nanosecond timeouts where the
-    /// kernel has them.
-    Epoll,
-    /// BSD `kqueue` with `EV_CLEAR` and an `EVFILT_USER` notifier. Written against libc's
-    /// definitions; it is compiled only on macOS, iOS and the BSDs and is not exercised by
-    /// the Linux test suite.
-    Kqueue,
-    /// POSIX `poll` (`ppoll` on Linux for nanosecond timeouts), level-triggered, with a
-    /// self-pipe notifier. Available on every unix.
-    Poll,
-    /// Linux io_uring (kernel 6.1 or later): sockets registered with
-    /// [`Handle::register_socket`](crate::Handle::register_socket) move bytes by
-    /// completion (multishot receives into provided buffers, sends of a per-socket
-    /// buffer, multishot accept), other fds get multishot polls, and each turn submits
-    /// everything and waits in one `io_uring_enter`. Falls back to epoll when the kernel
-    /// refuses it (`ENOSYS`, `EPERM` under seccomp or `kernel.io_uring_disabled`, an old
-    /// kernel).
-    Uring,
-}
-
-impl BackendKind {
-    /// The backends this build supports, best first.
-    pub fn available() -> &'static [BackendKind] {
-        #[cfg(evloop_uring)]
-        {
-            &[BackendKind::Epoll, BackendKind::Uring, BackendKind::Poll]
-        }
-        #[cfg(all(evloop_epoll, not(evloop_uring)))]
-        {
-            &[BackendKind::Epoll, BackendKind::Poll]
-        }
-        #[cfg(evloop_kqueue)]
-        {
-            &[BackendKind::Kqueue, BackendKind::Poll]
-        }
-        #[cfg(not(any(evloop_epoll, evloop_kqueue)))]
-        {
-            &[BackendKind::Poll]
-        }
-    }
-
-    /// The lower-case name used by `EVLOOP_BACKEND`: `epoll`, `kqueue`, `poll` or
-    /// `uring`.
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Epoll => "epoll",
-            BackendKind::Kqueue => "kqueue",
-            BackendKind::Poll => "poll",
-            BackendKind::Uring => "uring",
-        }
-    }
-
-    /// Parses a backend name and checks that this system has it.
-    ///
-    /// An unknown name, or one this system lacks, is an `InvalidInput` error that names
-    /// it and lists the available ones.
-    pub fn from_name(name: &str) -> io::Result<BackendKind> {
-        let kind = match name.trim().to_ascii_lowercase().as_str() {
-            "epoll" => Some(BackendKind::Epoll),
-            "kqueue" => Some(BackendKind::Kqueue),
-            "poll" => Some(BackendKind::Poll),
-            "uring" | "io_uring" => Some(BackendKind::Uring),
-            _ => None,
-        };
-        let list = Self::available_names();
-        match kind {
-            Some(k) if Self::available().contains(&k) => Ok(k),
-            Some(_) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "event backend `{name}` is not available on this system; available: {list}"
-                ),
-            )),
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("unknown event backend `{name}`; available: {list}"),
-            )),
-        }
-    }
-
-    fn available_names() -> String {
-        let names: Vec<&str> = Self::available().iter().map(|k| k.name()).collect();
-        names.join(", ")
-    }
-}
-
-impl std::str::FromStr for BackendKind {
-    type Err = io::Error;
-    fn from_str(s: &str) -> io::Result<BackendKind> {
-        BackendKind::from_name(s)
-    }
-}
-
 /// The backend in use: an enum, so dispatch is a static `match` (libevent chooses its
 /// `eventop` at run time; so do we, without a vtable).
 #[derive(Debug)]
 pub(crate) enum Backend {
     #[cfg(evloop_epoll)]
-    Epoll(epoll::Epoll),
+    Epoll(unix::epoll::Epoll),
     #[cfg(evloop_kqueue)]
-    Kqueue(kqueue::Kqueue),
-    Poll(poll::Poll),
+    Kqueue(unix::kqueue::Kqueue),
+    Poll(unix::poll::Poll),
     #[cfg(evloop_uring)]
     Uring(uring::Uring),
 }
@@ -296,23 +223,41 @@ macro_rules! dispatch {
     };
 }
 
+fn open<S: Selector>(config: &Config, wrap: fn(S) -> Backend) -> io::Result<(Backend, Signal)> {
+    S::open(config).map(|(s, signal)| (wrap(s), signal))
+}
+
 impl Backend {
-    /// Opens the backend `kind` and the signal its notifier writes; `buffers` (count and
-    /// size) sizes io_uring's provided buffers.
-    #[cfg_attr(not(evloop_uring), allow(unused_variables))]
-    pub(crate) fn new(kind: BackendKind, buffers: (u16, u32)) -> io::Result<(Backend, Signal)> {
+    /// Opens the backend `kind` and the signal its notifier writes.
+    pub(crate) fn new(kind: BackendKind, config: &Config) -> io::Result<(Backend, Signal)> {
         match kind {
             #[cfg(evloop_epoll)]
-            BackendKind::Epoll => epoll::Epoll::new().map(|(b, s)| (Backend::Epoll(b), s)),
+            BackendKind::Epoll => open(config, Backend::Epoll),
             #[cfg(evloop_kqueue)]
-            BackendKind::Kqueue => kqueue::Kqueue::new().map(|(b, s)| (Backend::Kqueue(b), s)),
-            BackendKind::Poll => poll::Poll::new().map(|(b, s)| (Backend::Poll(b), s)),
+            BackendKind::Kqueue => open(config, Backend::Kqueue),
+            BackendKind::Poll => open(config, Backend::Poll),
             #[cfg(evloop_uring)]
-            BackendKind::Uring => {
-                uring::Uring::new(buffers.0, buffers.1).map(|(b, s)| (Backend::Uring(b), s))
-            }
+            BackendKind::Uring => open(config, Backend::Uring),
             #[allow(unreachable_patterns)]
             other => Err(BackendKind::from_name(other.name()).unwrap_err()),
+        }
+    }
+
+    /// Opens the backend the user named; io_uring that the kernel refuses falls back to
+    /// epoll, saying so on stderr once per process (a bad buffer setting is the
+    /// caller's error, not a refusal).
+    pub(crate) fn new_named(kind: BackendKind, config: &Config) -> io::Result<(Backend, Signal)> {
+        match Backend::new(kind, config) {
+            #[cfg(evloop_uring)]
+            Err(e) if kind == BackendKind::Uring && e.kind() != io::ErrorKind::InvalidInput => {
+                use std::sync::atomic::{AtomicBool, Ordering};
+                static SAID: AtomicBool = AtomicBool::new(false);
+                if !SAID.swap(true, Ordering::Relaxed) {
+                    eprintln!("evloop: io_uring is not available ({e}); using epoll");
+                }
+                Backend::new(BackendKind::Epoll, config)
+            }
+            r => r,
         }
     }
 
@@ -328,25 +273,41 @@ impl Backend {
         }
     }
 
-    /// The io_uring driver, if this is that backend.
-    #[cfg(evloop_uring)]
-    pub(crate) fn uring_driver(&self) -> Option<&std::rc::Rc<uring::Driver>> {
+    /// The completion side, if this backend has one.
+    pub(crate) fn ring(&self) -> Option<Ring> {
         match self {
-            Backend::Uring(u) => Some(&u.driver),
+            #[cfg(evloop_uring)]
+            Backend::Uring(u) => Some(Ring(u.driver.clone())),
             _ => None,
         }
     }
 
     pub(crate) fn is_edge_triggered(&self) -> bool {
-        !matches!(self, Backend::Poll(_))
+        fn edge<S: Selector>(_: &S) -> bool {
+            S::EDGE_TRIGGERED
+        }
+        dispatch!(self, b => edge(b))
     }
 
-    pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
-        dispatch!(self, b => b.register(fd, token))
+    /// Whether waits take nanosecond timeouts: `epoll_pwait2` for epoll (`None` until
+    /// the first timed wait has probed the kernel), always for io_uring (the enter
+    /// call's own timeout); `None` on the other backends.
+    pub(crate) fn has_precise_timeouts(&self) -> Option<bool> {
+        match self {
+            #[cfg(evloop_epoll)]
+            Backend::Epoll(_) => unix::epoll::has_pwait2(),
+            #[cfg(evloop_uring)]
+            Backend::Uring(_) => Some(true),
+            _ => None,
+        }
     }
 
-    pub(crate) fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
-        dispatch!(self, b => b.deregister(fd))
+    pub(crate) fn register(&mut self, source: RawSource, token: u64) -> io::Result<()> {
+        dispatch!(self, b => b.register(source, token))
+    }
+
+    pub(crate) fn deregister(&mut self, source: RawSource) -> io::Result<()> {
+        dispatch!(self, b => b.deregister(source))
     }
 
     pub(crate) fn wait(
@@ -358,12 +319,14 @@ impl Backend {
     ) -> io::Result<()> {
         match (self, events) {
             #[cfg(evloop_epoll)]
-            (Backend::Epoll(b), Events::Epoll(buf)) => b.wait(buf, capacity, timeout),
+            (Backend::Epoll(b), Events::Epoll(buf)) => b.select(buf, capacity, timeout, interests),
             #[cfg(evloop_kqueue)]
-            (Backend::Kqueue(b), Events::List(list)) => b.wait(list, capacity, timeout),
-            (Backend::Poll(b), Events::List(list)) => b.wait(list, timeout, interests),
+            (Backend::Kqueue(b), Events::List(list)) => {
+                b.select(list, capacity, timeout, interests)
+            }
+            (Backend::Poll(b), Events::List(list)) => b.select(list, capacity, timeout, interests),
             #[cfg(evloop_uring)]
-            (Backend::Uring(b), Events::List(list)) => b.driver.wait(list, timeout),
+            (Backend::Uring(b), Events::List(list)) => b.select(list, capacity, timeout, interests),
             #[allow(unreachable_patterns)]
             (backend, _) => unreachable!(
                 "the events buffer was made for another backend than {}",
@@ -373,11 +336,25 @@ impl Backend {
     }
 
     pub(crate) fn drain_notifier(&mut self) {
-        match self {
-            #[cfg(evloop_epoll)]
-            Backend::Epoll(b) => b.drain_notifier(),
-            _ => {}
-        }
+        dispatch!(self, b => b.drain_notifier())
+    }
+}
+
+/// Lowers this thread's timer slack to 1 ns the first time it blocks in a turn, so that
+/// the kernel does not defer a precise wakeup by its default 50 µs (Linux; elsewhere
+/// nothing).
+pub(crate) fn set_timer_slack() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::cell::Cell;
+        thread_local!(static DONE: Cell<bool> = const { Cell::new(false) });
+        DONE.with(|d| {
+            if !d.replace(true) {
+                // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only the calling
+                // thread; the other arguments are unused and zero.
+                unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+            }
+        });
     }
 }
 
@@ -402,8 +379,15 @@ pub(crate) fn timespec(d: Duration) -> libc::timespec {
     }
 }
 
-/// `Err(last_os_error)` when `ret == -1`.
-pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+/// The result of a libc call that returns `-1` on failure: `Err(last_os_error)` then,
+/// else the value.
+///
+/// ```
+/// // SAFETY: `dup` takes any integer; an invalid descriptor fails with EBADF.
+/// let err = reactor::cvt(unsafe { libc::dup(-1) }).unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+/// ```
+pub fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret == -1 {
         Err(io::Error::last_os_error())
     } else {
@@ -411,31 +395,8 @@ pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-pub(crate) fn invalid_fd(fd: RawFd) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("cannot register fd {fd}: it is not an open file descriptor"),
-    )
-}
-
-pub(crate) fn already_registered(fd: RawFd) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        format!("cannot register fd {fd}: it is already registered with this reactor"),
-    )
-}
-
-pub(crate) fn not_registered(fd: RawFd) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        format!(
-            "cannot deregister fd {fd}: it is not registered with this reactor (or was closed first)"
-        ),
-    )
-}
-
 /// True when `fd` is an open descriptor.
-pub(crate) fn fd_is_open(fd: RawFd) -> bool {
+pub(crate) fn fd_is_open(fd: RawSource) -> bool {
     // SAFETY: F_GETFD only reads the descriptor flags; any integer is a valid argument
     // and an invalid one yields -1/EBADF.
     fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1

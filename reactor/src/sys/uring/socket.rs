@@ -1,7 +1,7 @@
 //! One socket's completion state on the io_uring backend, and what every kind of socket
 //! shares: submitting at the flush, waking, accepting, connecting, retirement. Streams'
-//! bytes are in `uring_stream.rs`, datagrams in `uring_dgram.rs`; the ownership rules in
-//! `uring.rs`.
+//! bytes are in `stream.rs`, datagrams in `dgram.rs`; the ownership rules in
+//! `mod.rs`.
 //!
 //! A poll never submits anything that names the fd: it records what it wants and queues
 //! the socket, and the driver's flush builds those submissions right before the enter
@@ -23,13 +23,13 @@ use std::task::{Context, Poll, Waker};
 
 use io_uring::{opcode, squeue, types};
 
-use super::uring::{Driver, Sq};
-use super::uring_dgram::{Dgram, Phase};
-use super::uring_ops::{Kind, submit, target};
-use super::uring_stream::{Recv, SEND_BOUND, Send};
+use super::dgram::{Dgram, Phase};
+use super::ops::{Kind, submit, target};
+use super::stream::{Recv, SEND_BOUND, Send};
+use super::{Driver, Sq};
 use crate::Readiness;
 use crate::budget;
-use crate::registration::{Direction, Slot};
+use crate::slab::{Direction, Slot};
 
 /// Accepted connections waiting before the accept is stopped.
 pub(crate) const ACCEPT_QUEUE: usize = 64;
@@ -366,10 +366,10 @@ impl Socket {
                     return Poll::Ready(Ok(Readiness::READABLE));
                 }
                 match st.recv.end {
-                    Some(super::uring_stream::End::Eof) => {
+                    Some(super::stream::End::Eof) => {
                         return Poll::Ready(Ok(Readiness::READABLE | Readiness::READ_CLOSED));
                     }
-                    Some(super::uring_stream::End::Error(_)) => {
+                    Some(super::stream::End::Error(_)) => {
                         return Poll::Ready(Ok(Readiness::READABLE | Readiness::ERROR));
                     }
                     None if st.recv.arm == Arm::Idle => self.want_recv(d, st),

@@ -24,11 +24,11 @@ use std::task::{Context, Poll, Waker};
 
 use io_uring::opcode;
 
-use super::uring::{Driver, Sq};
-use super::uring_ops::{Kind, submit, target};
-use super::uring_socket::{Arm, Socket, State, Want, os_error};
+use super::ops::{Kind, submit, target};
+use super::socket::{Arm, Socket, State, Want, os_error};
+use super::{Driver, Sq};
 use crate::budget;
-use crate::registration::Direction;
+use crate::slab::Direction;
 
 /// Bytes staged and in flight before a write waits.
 pub(crate) const SEND_BOUND: usize = 64 * 1024;
@@ -250,7 +250,7 @@ impl Recv {
 impl Socket {
     /// Submits the multishot receive; part of the flush.
     pub(super) fn arm_recv(self: &Rc<Self>, sq: &mut Sq<'_>, st: &mut State) -> io::Result<()> {
-        let sqe = opcode::RecvMulti::new(self.fd(), super::uring_bufs::GROUP)
+        let sqe = opcode::RecvMulti::new(self.fd(), super::bufs::GROUP)
             .build()
             .user_data(submit(self, Kind::Recv));
         // SAFETY: the receive writes only into ring buffers (owned by the driver, which
@@ -376,7 +376,7 @@ impl Socket {
                 st.recv.bytes += res as usize;
                 if !st.recv.held {
                     st.recv.held = true;
-                    d.hold(self.clone());
+                    d.pool.hold(self.clone());
                 }
                 if let Some(w) = self.slot.take_waker(Direction::Read) {
                     wake.push(w);
@@ -394,7 +394,7 @@ impl Socket {
                 st.recv.bytes += n as usize;
                 if !st.recv.held {
                     st.recv.held = true;
-                    d.hold(self.clone());
+                    d.pool.hold(self.clone());
                 }
                 if more && st.recv.arm == Arm::Armed && st.recv.bytes >= RECV_HIGH {
                     d.cancel(target(self, Kind::Recv));
@@ -415,7 +415,7 @@ impl Socket {
             (e, None) => match -e {
                 libc::ENOBUFS if !st.retired => {
                     st.recv.starved = true;
-                    d.starve(self.clone());
+                    d.pool.starve(self.clone());
                 }
                 libc::ENOBUFS | libc::ECANCELED => {}
                 errno => {

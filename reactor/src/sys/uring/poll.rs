@@ -11,10 +11,12 @@ use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 
-use super::uring::Driver;
-use super::uring_ops::{Kind, borrow, reclaim, submit, target};
-use super::{Event, already_registered, fd_is_open, invalid_fd, not_registered};
+use super::Driver;
+use super::ops::{Kind, borrow, reclaim, submit, target};
 use crate::Readiness;
+use crate::errors::{already_registered, invalid_fd, not_registered};
+use crate::event::Event;
+use crate::sys::fd_is_open;
 
 /// A readiness registration: its fd and token, and whether it was deregistered.
 #[repr(align(16))]
@@ -81,7 +83,7 @@ impl Driver {
         let entry: &PollEntry = unsafe { borrow(user_data) };
         if !entry.removed.get() {
             let readiness = if res >= 0 {
-                super::epoll::readiness(res as u32)
+                crate::sys::unix::epoll::readiness(res as u32)
             } else {
                 Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR
             };

@@ -1,4 +1,4 @@
-//! The kqueue backend (macOS, iOS and FreeBSD, 64-bit).
+//! The kqueue backend (64-bit Apple systems and FreeBSD).
 //!
 //! Written against libc's definitions and the kqueue(2) manual pages, and compared with
 //! mio's and libevent's kqueue code. It is compiled and linted for FreeBSD and macOS in
@@ -39,9 +39,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Event, NOTIFY_TOKEN, cvt};
+use super::kevent::{apply, kevent};
+use super::waker::{Signal, kqueue::User};
 use crate::Readiness;
-use crate::notifier::Signal;
+use crate::errors::{already_registered, invalid_fd, not_registered};
+use crate::event::{Event, Interest, NOTIFY_TOKEN};
+use crate::source::RawSource;
+use crate::sys::{Config, Selector, cvt, fd_is_open, timespec};
 
 #[derive(Debug)]
 pub(crate) struct Kqueue {
@@ -53,19 +57,11 @@ pub(crate) struct Kqueue {
     buf: Vec<libc::kevent>,
 }
 
-fn kevent(ident: usize, filter: i16, flags: u16, fflags: u32, udata: u64) -> libc::kevent {
-    // SAFETY: kevent is plain data; all-zero is a valid value for every field.
-    let mut ev: libc::kevent = unsafe { std::mem::zeroed() };
-    ev.ident = ident as _;
-    ev.filter = filter as _;
-    ev.flags = flags as _;
-    ev.fflags = fflags as _;
-    ev.udata = udata as _;
-    ev
-}
+impl Selector for Kqueue {
+    type Events = Vec<Event>;
+    const EDGE_TRIGGERED: bool = true;
 
-impl Kqueue {
-    pub(crate) fn new() -> io::Result<(Kqueue, Signal)> {
+    fn open(_: &Config) -> io::Result<(Kqueue, Signal)> {
         // SAFETY: kqueue takes no arguments and returns a new fd we own on success.
         let kq = unsafe { OwnedFd::from_raw_fd(cvt(libc::kqueue())?) };
         // SAFETY: kq was just created and is open; F_SETFD takes an integer.
@@ -85,16 +81,16 @@ impl Kqueue {
                 fds: HashSet::new(),
                 buf: Vec::new(),
             },
-            Signal::kqueue(kq),
+            Signal::User(User(kq)),
         ))
     }
 
-    pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
-        if !super::fd_is_open(fd) {
-            return Err(super::invalid_fd(fd));
+    fn register(&mut self, fd: RawSource, token: u64) -> io::Result<()> {
+        if !fd_is_open(fd) {
+            return Err(invalid_fd(fd));
         }
         if self.fds.contains(&fd) {
-            return Err(super::already_registered(fd));
+            return Err(already_registered(fd));
         }
         let flags = libc::EV_ADD | libc::EV_CLEAR;
         let mut changes = [
@@ -106,7 +102,7 @@ impl Kqueue {
             // the fd is left as it was.
             let _ = self.remove_filters(fd);
             return Err(match e.raw_os_error() {
-                Some(libc::EBADF) => super::invalid_fd(fd),
+                Some(libc::EBADF) => invalid_fd(fd),
                 _ => e,
             });
         }
@@ -114,32 +110,25 @@ impl Kqueue {
         Ok(())
     }
 
-    pub(crate) fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
-        if !self.fds.remove(&fd) || !super::fd_is_open(fd) {
-            return Err(super::not_registered(fd));
+    fn deregister(&mut self, fd: RawSource) -> io::Result<()> {
+        if !self.fds.remove(&fd) || !fd_is_open(fd) {
+            return Err(not_registered(fd));
         }
         self.remove_filters(fd)
     }
 
-    fn remove_filters(&self, fd: RawFd) -> io::Result<()> {
-        let mut changes = [
-            kevent(fd as usize, libc::EVFILT_READ, libc::EV_DELETE, 0, 0),
-            kevent(fd as usize, libc::EVFILT_WRITE, libc::EV_DELETE, 0, 0),
-        ];
-        apply(&self.kq, &mut changes, &[libc::ENOENT])
-    }
-
-    pub(crate) fn wait(
+    fn select(
         &mut self,
-        events: &mut Vec<Event>,
+        events: &mut Self::Events,
         capacity: usize,
         timeout: Option<Duration>,
+        _: &dyn Fn(u64) -> Interest,
     ) -> io::Result<()> {
         if self.buf.capacity() < capacity {
             self.buf.reserve_exact(capacity - self.buf.len());
         }
         let max = self.buf.capacity().min(libc::c_int::MAX as usize);
-        let ts = timeout.map(super::timespec);
+        let ts = timeout.map(timespec);
         let ts_ptr = ts
             .as_ref()
             .map_or(std::ptr::null(), |t| t as *const libc::timespec);
@@ -178,6 +167,16 @@ impl Kqueue {
     }
 }
 
+impl Kqueue {
+    fn remove_filters(&self, fd: RawFd) -> io::Result<()> {
+        let mut changes = [
+            kevent(fd as usize, libc::EVFILT_READ, libc::EV_DELETE, 0, 0),
+            kevent(fd as usize, libc::EVFILT_WRITE, libc::EV_DELETE, 0, 0),
+        ];
+        apply(&self.kq, &mut changes, &[libc::ENOENT])
+    }
+}
+
 /// The readiness one `EVFILT_READ` or `EVFILT_WRITE` event reports (see the module
 /// docs); `None` for a filter this backend never adds.
 fn readiness(ev: &libc::kevent) -> Option<Readiness> {
@@ -199,43 +198,4 @@ fn readiness(ev: &libc::kevent) -> Option<Readiness> {
         r |= Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR;
     }
     Some(r)
-}
-
-/// Applies `changes` with `EV_RECEIPT`, so that each one reports its own outcome, and
-/// returns the first error not in `ignored` (errno values).
-fn apply(kq: &OwnedFd, changes: &mut [libc::kevent], ignored: &[libc::c_int]) -> io::Result<()> {
-    for change in changes.iter_mut() {
-        change.flags |= libc::EV_RECEIPT;
-    }
-    let ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    let len = changes.len() as libc::c_int;
-    let ptr = changes.as_mut_ptr();
-    // SAFETY: kq is open (the caller's invariant); `ptr` points to `len` initialised
-    // kevents, used as the changelist and as room for as many receipts: with
-    // `EV_RECEIPT` the kernel writes exactly one receipt per change, in order, receipt
-    // `i` after reading change `i` and into entry `i`, so no change is overwritten
-    // before it is read. The zero timeout means the call does not block.
-    match cvt(unsafe { libc::kevent(kq.as_raw_fd(), ptr, len, ptr, len, &ts) }) {
-        Ok(_) => {}
-        // kqueue(2): on EINTR every change has been applied, and no receipt written.
-        Err(e) if e.raw_os_error() == Some(libc::EINTR) => return Ok(()),
-        Err(e) => return Err(e),
-    }
-    for receipt in changes.iter() {
-        // A receipt's `data` is 0 or an errno value.
-        let errno = receipt.data as libc::c_int;
-        if receipt.flags & libc::EV_ERROR != 0 && errno != 0 && !ignored.contains(&errno) {
-            return Err(io::Error::from_raw_os_error(errno));
-        }
-    }
-    Ok(())
-}
-
-/// Triggers the `EVFILT_USER` notifier event on `kq`.
-pub(crate) fn trigger(kq: &OwnedFd) -> io::Result<()> {
-    let ev = kevent(0, libc::EVFILT_USER, 0, libc::NOTE_TRIGGER, NOTIFY_TOKEN);
-    apply(kq, &mut [ev], &[])
 }

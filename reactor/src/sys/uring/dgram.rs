@@ -10,12 +10,12 @@ use std::task::{Context, Poll, Waker};
 
 use io_uring::opcode;
 
-use super::uring::{Driver, Sq};
-use super::uring_ops::{Kind, submit};
-use super::uring_socket::{Socket, State, Want, os_error};
-use super::uring_stream::Dst;
+use super::ops::{Kind, submit};
+use super::socket::{Socket, State, Want, os_error};
+use super::stream::Dst;
+use super::{Driver, Sq};
 use crate::budget;
-use crate::registration::Direction;
+use crate::slab::Direction;
 
 /// The smallest datagram receive buffer.
 const DGRAM_MIN: usize = 64 * 1024;

@@ -1,6 +1,6 @@
 //! Taking things off the io_uring backend: a socket before its fd goes back to its
 //! owner (`into_std`), and the whole ring when the reactor is dropped (module docs of
-//! `uring.rs`, rule 5).
+//! `mod.rs`, rule 5).
 
 use std::io;
 use std::rc::Rc;
@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types};
 
-use super::Event;
-use super::uring::{DRAIN_LIMIT, Driver};
-use super::uring_bufs::GROUP;
-use super::uring_ops::Kind;
-use super::uring_socket::Socket;
+use super::bufs::GROUP;
+use super::ops::Kind;
+use super::socket::Socket;
+use super::{DRAIN_LIMIT, Driver};
+use crate::event::Event;
 
 impl Driver {
     /// A socket's owner drops it (module docs, rule 1).
@@ -69,8 +69,7 @@ impl Driver {
         let _ = self.enter(Some(Duration::ZERO));
         self.reap(&mut events, &mut wake);
         self.closing.set(true);
-        self.starved.borrow_mut().clear();
-        self.holders.borrow_mut().clear();
+        self.pool.forget_sockets();
         self.unqueue_all();
         if self.in_flight.get() > 0 {
             let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())

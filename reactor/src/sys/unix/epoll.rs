@@ -11,13 +11,16 @@
 //! `drain_notifier` when the eventfd's event is among them.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use super::{NOTIFY_TOKEN, cvt, timeout_ms, timespec};
+use super::waker::{Signal, eventfd};
 use crate::Readiness;
-use crate::notifier::Signal;
+use crate::errors::{already_registered, invalid_fd, not_registered};
+use crate::event::{Interest, NOTIFY_TOKEN};
+use crate::source::RawSource;
+use crate::sys::{Config, Selector, cvt, timeout_ms, timespec};
 
 /// 0: not probed yet; 1: `epoll_pwait2` works; 2: it does not.
 static PWAIT2: AtomicU8 = AtomicU8::new(0);
@@ -40,17 +43,14 @@ pub(crate) struct Epoll {
     eventfd: OwnedFd,
 }
 
-impl Epoll {
-    pub(crate) fn new() -> io::Result<(Epoll, Signal)> {
+impl Selector for Epoll {
+    type Events = Vec<libc::epoll_event>;
+    const EDGE_TRIGGERED: bool = true;
+
+    fn open(_: &Config) -> io::Result<(Epoll, Signal)> {
         // SAFETY: epoll_create1 takes only flags; on success it returns a new fd we own.
         let epfd = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
-        // SAFETY: eventfd takes an initial value and flags; on success the fd is ours.
-        let eventfd = unsafe {
-            OwnedFd::from_raw_fd(cvt(libc::eventfd(
-                0,
-                libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
-            ))?)
-        };
+        let (eventfd, signal) = eventfd::new(true)?;
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: NOTIFY_TOKEN,
@@ -64,11 +64,10 @@ impl Epoll {
                 &mut ev,
             )
         })?;
-        let signal = Signal::eventfd(eventfd.try_clone()?);
         Ok((Epoll { epfd, eventfd }, signal))
     }
 
-    pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
+    fn register(&mut self, fd: RawSource, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: token,
@@ -80,8 +79,8 @@ impl Epoll {
         }) {
             Ok(_) => Ok(()),
             Err(e) => Err(match e.raw_os_error() {
-                Some(libc::EBADF) => super::invalid_fd(fd),
-                Some(libc::EEXIST) => super::already_registered(fd),
+                Some(libc::EBADF) => invalid_fd(fd),
+                Some(libc::EEXIST) => already_registered(fd),
                 Some(libc::EPERM) => io::Error::new(
                     io::ErrorKind::Unsupported,
                     format!("cannot register fd {fd}: epoll does not support this kind of file"),
@@ -91,7 +90,7 @@ impl Epoll {
         }
     }
 
-    pub(crate) fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+    fn deregister(&mut self, fd: RawSource) -> io::Result<()> {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: epfd is open (field invariant); a non-null event pointer keeps old
         // kernels happy; the kernel validates `fd`.
@@ -100,18 +99,19 @@ impl Epoll {
         }) {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EBADF)) => {
-                Err(super::not_registered(fd))
+                Err(not_registered(fd))
             }
             Err(e) => Err(e),
         }
     }
 
     /// Waits, then leaves the events in `buf` (cleared first), at most `capacity`.
-    pub(crate) fn wait(
+    fn select(
         &mut self,
-        buf: &mut Vec<libc::epoll_event>,
+        buf: &mut Self::Events,
         capacity: usize,
         timeout: Option<Duration>,
+        _: &dyn Fn(u64) -> Interest,
     ) -> io::Result<()> {
         buf.clear();
         if buf.capacity() < capacity {
@@ -125,6 +125,16 @@ impl Epoll {
         Ok(())
     }
 
+    /// Reads the eventfd, so that it is not reported again until the next notification.
+    fn drain_notifier(&mut self) {
+        let mut value: u64 = 0;
+        // SAFETY: the eventfd is open (owned by self); we read exactly 8 bytes into a u64.
+        // A failure (EAGAIN when already drained) needs no handling.
+        let _ = unsafe { libc::read(self.eventfd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+    }
+}
+
+impl Epoll {
     /// `epoll_pwait2` or `epoll_wait` into `ptr`, which has room for `max` events.
     fn epoll_wait(
         &mut self,
@@ -165,14 +175,6 @@ impl Epoll {
         // SAFETY: as above; the timeout is in milliseconds, rounded up.
         let n = cvt(unsafe { libc::epoll_wait(epfd, ptr, max, timeout_ms(timeout)) })?;
         Ok(n as usize)
-    }
-
-    /// Reads the eventfd, so that it is not reported again until the next notification.
-    pub(crate) fn drain_notifier(&self) {
-        let mut value: u64 = 0;
-        // SAFETY: the eventfd is open (owned by self); we read exactly 8 bytes into a u64.
-        // A failure (EAGAIN when already drained) needs no handling.
-        let _ = unsafe { libc::read(self.eventfd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
     }
 }
 

@@ -6,7 +6,7 @@
 //! inside that thread's `io_uring_enter`, so nothing happens behind the loop's back.
 //! Sockets registered with `register_socket` use multishot receives into a provided
 //! buffer ring ([`BufRing`]), sends of a per-socket buffer, multishot accept, connect,
-//! `recvmsg` and `sendmsg` (see `uring_socket.rs`). Fds registered for readiness (a
+//! `recvmsg` and `sendmsg` (see `socket.rs`). Fds registered for readiness (a
 //! signal self-pipe, the user's own) get a multishot poll, edge-triggered as epoll's
 //! `EPOLLET`. The notifier's eventfd is read by the ring. A turn's timeout is the enter
 //! call's own (`IORING_ENTER_EXT_ARG`, nanoseconds).
@@ -18,12 +18,12 @@
 //!
 //! 1. Every operation's `user_data` holds a strong `Rc` reference to the state that owns
 //!    its memory: the `Socket` (its send buffer, its connect address, its datagram
-//!    buffer), a `DgramSend`, or a `PollEntry` (see `uring_ops.rs`). That reference is
+//!    buffer), a `DgramSend`, or a `PollEntry` (see `ops.rs`). That reference is
 //!    taken back at the last completion and nowhere else. Dropping a socket drops the
 //!    registration's reference only: the state lives on while the kernel holds one.
 //! 2. Receive buffers belong to the [`BufRing`], owned by the [`Driver`], which lives
 //!    until the last registration and the reactor are gone; who may touch a buffer is
-//!    the table in `uring_bufs.rs`. A receive that completes for a retired socket hands
+//!    the table in `bufs.rs`. A receive that completes for a retired socket hands
 //!    its buffer straight back.
 //! 3. While an operation is in flight, user space does not write what it reads, nor
 //!    read or write what it writes: a send's `flight` buffer is frozen while
@@ -42,36 +42,50 @@
 //!    are the parent's, the drop submits and reaps nothing.
 //!
 //! valgrind does not understand the ring's shared memory, so memcheck covers the other
-//! backends; here debug builds check the buffer hand-overs (`uring_bufs.rs`) and every
+//! backends; here debug builds check the buffer hand-overs (`bufs.rs`) and every
 //! operation count, and the tests move data through every path and compare it.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::HashMap;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::Waker;
 use std::time::Duration;
 
 use io_uring::{EnterFlags, IoUring, SubmissionQueue, Submitter, cqueue, opcode, squeue, types};
 
-use super::uring_bufs::{BufRing, GROUP};
-use super::uring_dgram::DgramSend;
-use super::uring_ops::{Kind, reclaim};
-use super::uring_poll::PollEntry;
-use super::uring_socket::Socket;
-use super::{Event, NOTIFY_TOKEN, cvt};
 use crate::Readiness;
-use crate::notifier::Signal;
+use crate::errors::shut_down_error;
+use crate::event::{Event, Interest, MAX_WAIT, NOTIFY_TOKEN};
+use crate::source::RawSource;
+use crate::stats::UringStats;
+use crate::sys::unix::waker::{Signal, eventfd};
+use crate::sys::{Config, Selector};
+use bufs::{BufRing, GROUP};
+use dgram::DgramSend;
+use ops::{Kind, reclaim};
+use poll::PollEntry;
+use pool::Pool;
+use socket::Socket;
+
+mod bufs;
+mod dgram;
+mod drain;
+mod handle;
+mod ops;
+mod poll;
+mod pool;
+mod socket;
+mod stream;
+
+pub(crate) use handle::{CompletionSocket, Ring, SendOp};
 
 /// Submission queue entries.
 const SQ_ENTRIES: u32 = 1024;
 /// Completion queue entries (overflow beyond them is kept by the kernel, `FEAT_NODROP`).
 const CQ_ENTRIES: u32 = 8192;
-/// Provided buffers, and their size, unless the builder says otherwise.
-pub(crate) const BUFFERS: u16 = 1024;
-pub(crate) const BUFFER_SIZE: u32 = 4096;
 /// How long dropping the reactor waits for the kernel to finish with its memory.
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
@@ -80,20 +94,11 @@ pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 pub(crate) struct Driver {
     /// `None` once the reactor was dropped (the ring is then closed).
     pub(super) ring: RefCell<Option<IoUring>>,
-    /// Invariant: registered with the ring as group [`GROUP`] while the ring is open.
-    bufs: ManuallyDrop<BufRing>,
+    /// The provided buffers, and the sockets that hold or wait for them.
+    pub(super) pool: Pool,
     /// Sockets with work for the next flush: the head of a list linked through
     /// `Socket::next`. A socket is in it at most once (while its `want` is non-zero).
     queued: Cell<Option<Rc<Socket>>>,
-    /// Receives stopped by `ENOBUFS`, and how many buffers had been recycled then.
-    pub(super) starved: RefCell<Vec<Rc<Socket>>>,
-    starved_at: Cell<u64>,
-    /// How many receives `ENOBUFS` stopped, ever.
-    starvations: Cell<u64>,
-    /// Sockets that got ring buffers since the last spill (some may hold none now), and
-    /// the length past which the list is pruned.
-    pub(super) holders: RefCell<Vec<Rc<Socket>>>,
-    holders_limit: Cell<usize>,
     /// The readiness registrations, by fd.
     pub(super) polls: RefCell<HashMap<RawFd, Rc<PollEntry>>>,
     /// Submissions made while completions were being handled (cancellations, re-armed
@@ -148,18 +153,11 @@ impl Driver {
                 .register_buf_ring_with_flags(addr, count, GROUP, 0)
         }
         .map_err(|e| refused("registering the provided buffer ring (kernel < 5.19?)", e))?;
-        // SAFETY: eventfd takes an initial value and flags; on success the fd is ours.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(cvt(libc::eventfd(0, libc::EFD_CLOEXEC))?) };
-        let signal = Signal::eventfd(eventfd.try_clone()?);
+        let (eventfd, signal) = eventfd::new(false)?;
         let driver = Rc::new(Driver {
             ring: RefCell::new(Some(ring)),
-            bufs: ManuallyDrop::new(bufs),
+            pool: Pool::new(bufs),
             queued: Cell::new(None),
-            starved: RefCell::new(Vec::new()),
-            starved_at: Cell::new(0),
-            starvations: Cell::new(0),
-            holders: RefCell::new(Vec::new()),
-            holders_limit: Cell::new(64),
             polls: RefCell::new(HashMap::new()),
             deferred: RefCell::new(Vec::new()),
             eventfd,
@@ -170,7 +168,7 @@ impl Driver {
             pid: std::process::id(),
             woken: RefCell::new(Vec::new()),
         });
-        driver.bufs.publish();
+        driver.pool.bufs.publish();
         // SAFETY: see `notify_read`.
         unsafe { driver.push(&driver.notify_read()) }?;
         Ok((driver, signal))
@@ -178,7 +176,7 @@ impl Driver {
 
     #[inline]
     pub(crate) fn bufs(&self) -> &BufRing {
-        &self.bufs
+        &self.pool.bufs
     }
 
     /// Whether the reactor was dropped (the ring is closed).
@@ -203,7 +201,7 @@ impl Driver {
     #[inline(always)]
     fn with_sq<R>(&self, f: impl FnOnce(&mut Sq<'_>) -> io::Result<R>) -> io::Result<R> {
         let mut guard = self.ring.borrow_mut();
-        let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
+        let ring = guard.as_mut().ok_or_else(shut_down_error)?;
         let (submitter, sq, _) = ring.split();
         let mut sq = Sq {
             sq,
@@ -231,18 +229,13 @@ impl Driver {
         );
     }
 
-    /// Notes a socket that holds ring buffers, for the next spill.
-    pub(crate) fn hold(&self, socket: Rc<Socket>) {
-        self.holders.borrow_mut().push(socket);
-    }
-
-    /// The counters of [`UringStats`](crate::UringStats).
-    pub(crate) fn stats(&self) -> crate::UringStats {
-        crate::UringStats {
+    /// The counters of [`UringStats`](UringStats).
+    pub(crate) fn stats(&self) -> UringStats {
+        UringStats {
             in_flight: self.in_flight.get(),
-            buffers: self.bufs.count(),
-            buffers_in_kernel: self.bufs.available(),
-            starved_receives: self.starvations.get(),
+            buffers: self.pool.bufs.count(),
+            buffers_in_kernel: self.pool.bufs.available(),
+            starved_receives: self.pool.starvations(),
         }
     }
 
@@ -274,16 +267,6 @@ impl Driver {
         while let Some(socket) = next {
             next = socket.next.take();
         }
-    }
-
-    /// Parks a receive stopped by `ENOBUFS` until a buffer is recycled.
-    pub(crate) fn starve(&self, socket: Rc<Socket>) {
-        self.starvations.set(self.starvations.get() + 1);
-        let mut starved = self.starved.borrow_mut();
-        if starved.is_empty() {
-            self.starved_at.set(self.bufs.recycled());
-        }
-        starved.push(socket);
     }
 
     /// The read of the notifier's eventfd. Its 8-byte buffer is owned by the driver and
@@ -344,7 +327,7 @@ impl Driver {
     pub(super) fn flush(&self) -> io::Result<()> {
         self.with_sq(|sq| {
             let result = self.flush_into(sq);
-            self.bufs.publish();
+            self.pool.bufs.publish();
             result
         })
     }
@@ -368,38 +351,14 @@ impl Driver {
                 return Err(e);
             }
         }
-        if self.holders.borrow().len() > self.holders_limit.get() {
-            // Amortised: the list is pruned each time it doubles.
-            let mut holders = self.holders.borrow_mut();
-            holders.retain(|socket| socket.holds());
-            self.holders_limit.set((2 * holders.len()).max(64));
-        }
-        if !self.starved.borrow().is_empty() && !self.closing.get() {
-            // Receives wait for buffers: take them back from every socket that holds
-            // some (their bytes move to the sockets' own buffers), so that readers who
-            // do not read cannot starve those who do.
-            let holders = std::mem::take(&mut *self.holders.borrow_mut());
-            for socket in holders {
-                socket.spill(self);
-            }
-        }
-        if !self.starved.borrow().is_empty()
-            && self.bufs.recycled() != self.starved_at.get()
-            && !self.closing.get()
-        {
-            let starved = std::mem::take(&mut *self.starved.borrow_mut());
-            for socket in starved {
-                socket.unstarve(sq)?;
-            }
-        }
-        Ok(())
+        self.pool.rebalance(self, sq, self.closing.get())
     }
 
     /// One `io_uring_enter`: submit everything queued, run the deferred completions and
     /// wait for at least one if `timeout` is not zero.
     pub(super) fn enter(&self, timeout: Option<Duration>) -> io::Result<()> {
         let mut guard = self.ring.borrow_mut();
-        let ring = guard.as_mut().ok_or_else(crate::reactor::shut_down_error)?;
+        let ring = guard.as_mut().ok_or_else(shut_down_error)?;
         let pending = ring.submission().len() as u32;
         let submitter = ring.submitter();
         let getevents = EnterFlags::GETEVENTS.bits();
@@ -411,7 +370,7 @@ impl Driver {
             // SAFETY: as above.
             None => unsafe { submitter.enter::<libc::sigset_t>(pending, 1, getevents, None) },
             Some(d) => {
-                let ts = types::Timespec::from(d.min(super::MAX_WAIT));
+                let ts = types::Timespec::from(d.min(MAX_WAIT));
                 let args = types::SubmitArgs::new().timespec(&ts);
                 let flags = (EnterFlags::GETEVENTS | EnterFlags::EXT_ARG).bits();
                 // SAFETY: `args` is the `io_uring_getevents_arg` that EXT_ARG announces,
@@ -533,7 +492,7 @@ impl Drop for Driver {
         // SAFETY: dropped once, here; the ring is closed and was drained (else `leaked`
         // is set), so the kernel no longer touches the buffers or the notifier's buffer.
         unsafe {
-            ManuallyDrop::drop(&mut self.bufs);
+            ManuallyDrop::drop(&mut self.pool.bufs);
             ManuallyDrop::drop(&mut self.notify_buf);
         }
     }
@@ -570,18 +529,33 @@ pub(crate) struct Uring {
     pub(crate) driver: Rc<Driver>,
 }
 
-impl Uring {
-    pub(crate) fn new(buffers: u16, size: u32) -> io::Result<(Uring, Signal)> {
-        let (driver, signal) = Driver::new(buffers, size)?;
+impl Selector for Uring {
+    type Events = Vec<Event>;
+    const EDGE_TRIGGERED: bool = true;
+
+    fn open(config: &Config) -> io::Result<(Uring, Signal)> {
+        let (count, size) = config.uring_buffers;
+        let (driver, signal) = Driver::new(count, size)?;
         Ok((Uring { driver }, signal))
     }
 
-    pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
+    fn register(&mut self, fd: RawSource, token: u64) -> io::Result<()> {
         self.driver.register(fd, token)
     }
 
-    pub(crate) fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+    fn deregister(&mut self, fd: RawSource) -> io::Result<()> {
         self.driver.deregister(fd)
+    }
+
+    /// Every completion that arrived is handled: `capacity` is a hint the ring ignores.
+    fn select(
+        &mut self,
+        events: &mut Vec<Event>,
+        _: usize,
+        timeout: Option<Duration>,
+        _: &dyn Fn(u64) -> Interest,
+    ) -> io::Result<()> {
+        self.driver.wait(events, timeout)
     }
 }
 
@@ -598,7 +572,7 @@ impl std::fmt::Debug for Uring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Uring")
             .field("in_flight", &self.driver.in_flight.get())
-            .field("buffers_in_kernel", &self.driver.bufs.available())
+            .field("buffers_in_kernel", &self.driver.pool.bufs.available())
             .finish()
     }
 }

@@ -10,12 +10,15 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{Event, Interest, NOTIFY_TOKEN, cvt};
+use super::waker::{Signal, pipe};
 use crate::Readiness;
-use crate::notifier::Signal;
+use crate::errors::{already_registered, invalid_fd, not_registered};
+use crate::event::{Event, Interest, NOTIFY_TOKEN};
+use crate::source::RawSource;
+use crate::sys::{Config, Selector, cvt, fd_is_open};
 
 #[derive(Debug)]
 pub(crate) struct Poll {
@@ -28,9 +31,12 @@ pub(crate) struct Poll {
     tokens: Vec<u64>,
 }
 
-impl Poll {
-    pub(crate) fn new() -> io::Result<(Poll, Signal)> {
-        let (read, write) = pipe()?;
+impl Selector for Poll {
+    type Events = Vec<Event>;
+    const EDGE_TRIGGERED: bool = false;
+
+    fn open(_: &Config) -> io::Result<(Poll, Signal)> {
+        let (read, signal) = pipe::new()?;
         Ok((
             Poll {
                 fds: HashMap::new(),
@@ -38,31 +44,32 @@ impl Poll {
                 pollfds: Vec::new(),
                 tokens: Vec::new(),
             },
-            Signal::pipe(write),
+            signal,
         ))
     }
 
-    pub(crate) fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
-        if !super::fd_is_open(fd) {
-            return Err(super::invalid_fd(fd));
+    fn register(&mut self, fd: RawSource, token: u64) -> io::Result<()> {
+        if !fd_is_open(fd) {
+            return Err(invalid_fd(fd));
         }
         if self.fds.contains_key(&fd) {
-            return Err(super::already_registered(fd));
+            return Err(already_registered(fd));
         }
         self.fds.insert(fd, token);
         Ok(())
     }
 
-    pub(crate) fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+    fn deregister(&mut self, fd: RawSource) -> io::Result<()> {
         match self.fds.remove(&fd) {
-            Some(_) if super::fd_is_open(fd) => Ok(()),
-            _ => Err(super::not_registered(fd)),
+            Some(_) if fd_is_open(fd) => Ok(()),
+            _ => Err(not_registered(fd)),
         }
     }
 
-    pub(crate) fn wait(
+    fn select(
         &mut self,
-        events: &mut Vec<Event>,
+        events: &mut Self::Events,
+        _: usize,
         timeout: Option<Duration>,
         interests: &dyn Fn(u64) -> Interest,
     ) -> io::Result<()> {
@@ -112,7 +119,9 @@ impl Poll {
         }
         Ok(())
     }
+}
 
+impl Poll {
     fn drain_pipe(&self) {
         let mut buf = [0u8; 64];
         loop {
@@ -151,7 +160,7 @@ fn is_read_hangup(_revents: libc::c_short) -> bool {
 
 #[cfg(evloop_epoll)]
 fn sys_poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<()> {
-    let ts = timeout.map(super::timespec);
+    let ts = timeout.map(crate::sys::timespec);
     let ts_ptr = ts
         .as_ref()
         .map_or(std::ptr::null(), |t| t as *const libc::timespec);
@@ -176,7 +185,7 @@ fn sys_poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<(
         libc::poll(
             fds.as_mut_ptr(),
             fds.len() as libc::nfds_t,
-            super::timeout_ms(timeout),
+            crate::sys::timeout_ms(timeout),
         )
     })?;
     Ok(())
@@ -203,30 +212,4 @@ fn readiness(revents: libc::c_short) -> Readiness {
         r |= Readiness::READABLE | Readiness::WRITABLE | Readiness::ERROR;
     }
     r
-}
-
-/// A non-blocking, close-on-exec pipe: `pipe2` where the system has it, else `pipe`
-/// and then `fcntl` on each end (Apple's systems lack `pipe2`).
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    #[cfg(not(evloop_apple))]
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
-    #[cfg(evloop_apple)]
-    // SAFETY: `fds` has room for the two descriptors pipe writes.
-    cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
-    // SAFETY: both fds were just created and are owned by nobody else.
-    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    #[cfg(evloop_apple)]
-    for end in [&ends.0, &ends.1] {
-        let fd = end.as_raw_fd();
-        // SAFETY: `fd` is open (owned by `ends`); F_GETFL, F_SETFL and F_SETFD take
-        // integers. On an error both ends are closed by `ends`' drop.
-        unsafe {
-            let flags = cvt(libc::fcntl(fd, libc::F_GETFL))?;
-            cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
-            cvt(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC))?;
-        }
-    }
-    Ok(ends)
 }
