@@ -62,115 +62,71 @@ macro_rules! impl_async_read {
     };
 }
 
+/// Implements one write trait (`futures_io`'s, tokio's or hyper's: they differ only in
+/// the name of the close method and in whether they ask `is_write_vectored`) for a type
+/// that is [`AsSource`], all through its source.
+macro_rules! impl_write_trait {
+    (
+        $trait:path, close: $close:ident, $(vectored: $vectored:ident,)?
+        $(<$lt:lifetime>)? for $ty:ty
+    ) => {
+        impl$(<$lt>)? $trait for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::io::AsSource::source(&*self).poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::io::AsSource::source(&*self).poll_write_vectored(cx, bufs)
+            }
+
+            $(
+                fn $vectored(&self) -> bool {
+                    true
+                }
+            )?
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                $crate::io::AsSource::source(&*self).poll_flush(cx)
+            }
+
+            fn $close(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                $crate::io::AsSource::source(&*self).poll_close(cx)
+            }
+        }
+    };
+}
+
 /// Implements the write traits for a type that is [`AsSource`]; closing shuts down the
 /// write side.
 macro_rules! impl_async_write {
     ($(<$lt:lifetime>)? for $ty:ty) => {
-        impl$(<$lt>)? futures_io::AsyncWrite for $ty {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::io::AsSource::source(&*self).poll_write(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::io::AsSource::source(&*self).poll_write_vectored(cx, bufs)
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                $crate::io::AsSource::source(&*self).poll_flush(cx)
-            }
-
-            fn poll_close(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                $crate::io::AsSource::source(&*self).poll_close(cx)
-            }
-        }
+        $crate::io::impl_write_trait!(futures_io::AsyncWrite, close: poll_close, $(<$lt>)? for $ty);
 
         #[cfg(feature = "tokio-io")]
-        impl$(<$lt>)? tokio::io::AsyncWrite for $ty {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::io::AsSource::source(&*self).poll_write(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::io::AsSource::source(&*self).poll_write_vectored(cx, bufs)
-            }
-
-            fn is_write_vectored(&self) -> bool {
-                true
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                $crate::io::AsSource::source(&*self).poll_flush(cx)
-            }
-
-            fn poll_shutdown(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                $crate::io::AsSource::source(&*self).poll_close(cx)
-            }
-        }
+        $crate::io::impl_write_trait!(
+            tokio::io::AsyncWrite, close: poll_shutdown, vectored: is_write_vectored,
+            $(<$lt>)? for $ty
+        );
 
         #[cfg(feature = "hyper")]
-        impl$(<$lt>)? hyper::rt::Write for $ty {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::io::AsSource::source(&*self).poll_write(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::io::AsSource::source(&*self).poll_write_vectored(cx, bufs)
-            }
-
-            fn is_write_vectored(&self) -> bool {
-                true
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                $crate::io::AsSource::source(&*self).poll_flush(cx)
-            }
-
-            fn poll_shutdown(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                $crate::io::AsSource::source(&*self).poll_close(cx)
-            }
-        }
+        $crate::io::impl_write_trait!(
+            hyper::rt::Write, close: poll_shutdown, vectored: is_write_vectored,
+            $(<$lt>)? for $ty
+        );
     };
 }
 
@@ -226,4 +182,4 @@ macro_rules! impl_stream_methods {
     };
 }
 
-pub(crate) use {impl_async_read, impl_async_write, impl_stream_methods};
+pub(crate) use {impl_async_read, impl_async_write, impl_stream_methods, impl_write_trait};

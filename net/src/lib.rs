@@ -79,6 +79,9 @@ mod sys;
 mod tcp;
 #[cfg(test)]
 mod tests;
+// The unit tests share `tests/common` with the integration tests, which name the crate.
+#[cfg(test)]
+extern crate self as net;
 mod udp;
 mod unix;
 

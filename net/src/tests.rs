@@ -3,35 +3,17 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Duration;
 
 use futures_io::AsyncRead;
 use reactor::BackendKind;
 
 use crate::counter::total;
-use crate::{TcpListener, TcpStream};
 
-fn run<F: std::future::Future>(kind: BackendKind, fut: F) -> F::Output {
-    let rt = runtime::Builder::new()
-        .backend(kind)
-        .build()
-        .expect("runtime with the backend under test");
-    rt.block_on(async move {
-        match runtime::time::timeout(Duration::from_secs(60), fut).await {
-            Ok(out) => out,
-            Err(_) => panic!("test timed out on {kind:?}"),
-        }
-    })
-}
+/// The helpers of the integration tests, the one copy of them.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-async fn connected_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let client = TcpStream::connect(listener.local_addr().expect("addr"))
-        .await
-        .expect("connect");
-    let (server, _) = listener.accept().await.expect("accept");
-    (client, server)
-}
+use common::{connected_pair, run};
 
 fn short_read_costs_no_extra_syscall(kind: BackendKind) {
     run(kind, async {

@@ -7,47 +7,20 @@
 //! (naming what hung) instead of hanging the suite.
 
 mod common;
+#[path = "../../timer/tests/dropped/mod.rs"]
+mod dropped;
 
 use std::fmt::Debug;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::mpsc;
 use std::task::Poll;
-use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use reactor::BackendKind;
 
-/// How long one operation may take before it counts as hung: far beyond what failing
-/// at once takes, even on a loaded machine.
-const HANG: Duration = Duration::from_secs(10);
-/// The watchdog's bound on a whole test.
-const WATCHDOG: Duration = Duration::from_secs(60);
-
-/// Runs `test` on its own thread and fails if it has not finished within `WATCHDOG`
-/// (a hang inside one poll, which no timer can interrupt). Its panic, if any, goes on.
-fn bounded(name: &str, test: impl FnOnce() + Send + 'static) {
-    let (done, finished) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            test();
-            let _ = done.send(());
-        })
-        .unwrap();
-    match finished.recv_timeout(WATCHDOG) {
-        Ok(()) => thread.join().unwrap(),
-        // The sender is gone without a message: the test panicked; report its panic.
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = thread.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{name} hung for {WATCHDOG:?}"),
-    }
-}
+use dropped::{HANG, bounded};
 
 fn runtime(kind: BackendKind) -> runtime::Runtime {
     runtime::Builder::new().backend(kind).build().unwrap()

@@ -61,13 +61,13 @@ impl Wake for MainWaker {
 ///    runtime) panics on its next poll with a message that says its runtime was dropped,
 ///    unless its timer had already fired. Tasks of other runtimes waiting on one are
 ///    woken to see that.
-/// 4. The reactor closes (its epoll or kqueue fd and its notifier). A socket, listener
-///    or signal listener that outlives the runtime keeps its fd open (it owns it) until
-///    it is dropped, but every I/O call on it fails at once with an `io::Error` that says
-///    the runtime was dropped; tasks of other runtimes waiting on it are woken to see
-///    that. Such a socket can still be turned into a std socket with `into_std` and
-///    moved into a live runtime with `from_std`. A signal listener's `recv` returns
-///    `None`, and `ctrl_c()` that error.
+/// 4. The reactor closes (its epoll, kqueue or io_uring fd and its notifier). A
+///    socket, listener or signal listener that outlives the runtime keeps its fd open
+///    (it owns it) until it is dropped, but every I/O call on it fails at once with an
+///    `io::Error` that says the runtime was dropped; tasks of other runtimes waiting on
+///    it are woken to see that. Such a socket can still be turned into a std socket
+///    with `into_std` and moved into a live runtime with `from_std`. A signal
+///    listener's `recv` returns `None`, and `ctrl_c()` that error.
 ///
 /// Nothing that outlives a runtime waits forever. The future passed to
 /// [`block_on`](Runtime::block_on) is not the runtime's: `block_on` drops it (or returns
@@ -94,9 +94,9 @@ impl Wake for MainWaker {
 /// # After `fork`
 ///
 /// A forked child must not use its parent's runtime: its reactor's epoll instance (or
-/// kqueue) is shared with the parent, so a wait in the child could take the parent's
-/// events, and its registrations are the parent's. Using it in the child
-/// ([`block_on`](Runtime::block_on), [`spawn`](Runtime::spawn),
+/// kqueue, or io_uring ring) is shared with the parent, so a wait in the child could
+/// take the parent's events, and its registrations are the parent's. Using it in the
+/// child ([`block_on`](Runtime::block_on), [`spawn`](Runtime::spawn),
 /// [`spawn_blocking`](Runtime::spawn_blocking)) panics, and so does a loop that was
 /// running when its own task called `fork`, before its next wait. Build a new `Runtime`
 /// in the child instead: it has a reactor of its own (libevent's `event_reinit`). Dropping
@@ -162,7 +162,7 @@ impl Runtime {
         Handle::new(self.inner.scheduler.spawner())
     }
 
-    /// The reactor backend in use (`epoll`, `kqueue` or `poll`).
+    /// The reactor backend in use (`epoll`, `kqueue`, `poll` or `uring`).
     pub fn backend_name(&self) -> &'static str {
         self.inner.reactor.backend_name()
     }

@@ -8,37 +8,16 @@
 //! of hanging the suite.
 
 use std::future::{Future, pending, poll_fn};
-use std::sync::mpsc;
 use std::task::Poll;
-use std::time::Duration;
 
 use runtime::signal::{SignalKind, ctrl_c, signal};
 use runtime::time::{interval, sleep, timeout};
 use runtime::{BackendKind, Runtime};
 
-const HANG: Duration = Duration::from_secs(10);
-const WATCHDOG: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(3600);
+#[path = "../../timer/tests/dropped/mod.rs"]
+mod dropped;
 
-fn bounded(name: &str, test: impl FnOnce() + Send + 'static) {
-    let (done, finished) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            test();
-            let _ = done.send(());
-        })
-        .unwrap();
-    match finished.recv_timeout(WATCHDOG) {
-        Ok(()) => thread.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = thread.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{name} hung for {WATCHDOG:?}"),
-    }
-}
+use dropped::{HANG, HOUR, assert_says_dropped, bounded, message_of};
 
 fn runtime(kind: BackendKind) -> Runtime {
     runtime::Builder::new().backend(kind).build().unwrap()
@@ -67,21 +46,7 @@ async fn panic_of<F: Future + 'static>(fut: F) -> String {
         Err(err) => err,
     };
     assert!(err.is_panic(), "{err}");
-    let payload = err.into_panic();
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => payload
-            .downcast::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    }
-}
-
-fn assert_says_dropped(message: &str) {
-    assert!(
-        message.contains("runtime that has been dropped"),
-        "the panic does not say the runtime was dropped: {message}"
-    );
+    message_of(err.into_panic())
 }
 
 fn sleep_timeout_and_interval_panic(kind: BackendKind) {

@@ -10,7 +10,8 @@ use futures_io::{AsyncRead, AsyncWrite};
 use runtime::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::request::{self, Head, Method, Parsed, Route};
-use super::response::{self, Status};
+use super::response;
+use super::status::Status;
 use super::{Config, Sleeper, Stats, date};
 
 /// The output buffer is written out once it holds this much, even if more complete

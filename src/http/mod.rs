@@ -72,6 +72,7 @@ mod conn;
 mod date;
 mod request;
 mod response;
+mod status;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -114,7 +115,8 @@ pub use conn::{serve_connection, serve_connection_graceful};
 pub mod proto {
     pub use super::date::{Field as DateField, current as date};
     pub use super::request::{Head, MAX_DELAY_MS, Method, Parsed, Route, parse};
-    pub use super::response::{CONTINUE, Status, answer, refuse};
+    pub use super::response::{CONTINUE, answer, refuse};
+    pub use super::status::Status;
 }
 /// `/delay`'s parameter and its refusal, shared with the hyper example.
 #[cfg(feature = "hyper")]

@@ -2,7 +2,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::response::Status;
+use super::status::Status;
 use super::{Config, MAX_HEADERS};
 
 /// The request methods the routes know.

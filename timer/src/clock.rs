@@ -23,9 +23,6 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use crate::handle::Handle;
-use crate::sleep::add_saturating;
-
 /// What a clock reads (see the table in the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -116,102 +113,14 @@ pub fn now() -> Instant {
     Instant::now()
 }
 
-/// The panic message of `advance` and `resume` on a clock that is not paused.
-const NOT_PAUSED: &str = "the clock is not paused: pause it first (`runtime::time::pause()`, \
-    or `#[runtime::test(start_paused = true)]`)";
+/// About thirty years: what "forever" means for a deadline that would overflow.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
-impl Handle {
-    /// The time on this heap's clock (see [`now`]).
-    #[inline]
-    pub fn now(&self) -> Instant {
-        self.inner.clock.get().now()
-    }
-
-    /// Whether this heap's clock is paused.
-    pub fn is_paused(&self) -> bool {
-        matches!(self.inner.clock.get(), Mode::Paused(_))
-    }
-
-    /// Freezes this heap's clock at its current time. From then on it moves only with
-    /// [`advance`](Handle::advance) and [`advance_to`](Handle::advance_to) (the runtime's
-    /// loop calls the latter when it has nothing else to do: its auto-advance).
-    ///
-    /// # Panics
-    ///
-    /// If the clock is already paused.
-    #[track_caller]
-    pub fn pause(&self) {
-        let mode = self.inner.clock.get();
-        if let Mode::Paused(_) = mode {
-            panic!("the clock is already paused");
-        }
-        self.set_clock(Mode::Paused(mode.now()));
-    }
-
-    /// Lets a paused clock run again, from the time it stood at: it goes on with real
-    /// time from there and never jumps back.
-    ///
-    /// # Panics
-    ///
-    /// If the clock is not paused.
-    #[track_caller]
-    pub fn resume(&self) {
-        let Mode::Paused(base) = self.inner.clock.get() else {
-            panic!("{NOT_PAUSED}");
-        };
-        self.set_clock(Mode::Resumed {
-            base,
-            origin: Instant::now(),
-        });
-    }
-
-    /// Moves a paused clock forward by `dur` (saturating about thirty years ahead). The
-    /// timers it passes fire at the loop's next turn (or at the next
-    /// [`fire_expired`](Handle::fire_expired)).
-    ///
-    /// # Panics
-    ///
-    /// If the clock is not paused.
-    #[track_caller]
-    pub fn advance(&self, dur: Duration) {
-        let Mode::Paused(at) = self.inner.clock.get() else {
-            panic!("{NOT_PAUSED}");
-        };
-        self.set_clock(Mode::Paused(add_saturating(at, dur)));
-    }
-
-    /// Moves a paused clock forward to `instant`; does nothing if it already reads
-    /// `instant` or later. The runtime's loop calls it to jump to the next deadline when
-    /// it would otherwise wait (auto-advance).
-    ///
-    /// # Panics
-    ///
-    /// If the clock is not paused.
-    #[track_caller]
-    pub fn advance_to(&self, instant: Instant) {
-        let Mode::Paused(at) = self.inner.clock.get() else {
-            panic!("{NOT_PAUSED}");
-        };
-        if instant > at {
-            self.set_clock(Mode::Paused(instant));
-        }
-    }
-
-    /// The real instant (of `Instant::now()`) at which this heap's clock reads
-    /// `deadline`: what a wait in the OS for that deadline must use. `deadline` itself
-    /// unless the clock was paused; `None` while it is paused (no real time moves it).
-    #[inline]
-    pub fn real_instant(&self, deadline: Instant) -> Option<Instant> {
-        self.inner.clock.get().real_instant(deadline)
-    }
-
-    /// Sets the clock's mode, and the thread's mirror of it when this heap is current.
-    fn set_clock(&self, mode: Mode) {
-        self.inner.clock.set(mode);
-        if self.is_current() {
-            set_current(mode);
-        }
-    }
+/// `at + dur`, or about thirty years after `at` where that sum would overflow.
+pub(crate) fn add_saturating(at: Instant, dur: Duration) -> Instant {
+    at.checked_add(dur)
+        .or_else(|| at.checked_add(FAR_FUTURE))
+        .unwrap_or(at)
 }
 
 #[cfg(test)]

@@ -4,9 +4,10 @@ use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::clock::add_saturating;
 use crate::handle::Handle;
 use crate::queue::QueueId;
-use crate::sleep::{Sleep, add_saturating};
+use crate::sleep::Sleep;
 use crate::timeout::Timeout;
 
 /// A queue of timers that share one duration: libevent's common timeout.

@@ -5,9 +5,10 @@
 //! - The **heap array** holds small [`HeapEntry`] values, `(deadline, seq, slot)`, so a
 //!   sift compares and moves 24 bytes without touching the slab. It is ordered by
 //!   `(deadline, seq)`: `seq` grows with every insert and reset, so equal deadlines fire
-//!   in the order they were set. The deadline is kept as nanoseconds after the heap's
-//!   epoch (a century before the heap was made, where the clock can go back that far),
-//!   a `u64` that compares in one instruction and converts back to the exact `Instant`.
+//!   in the order they were set. The deadline is kept as a `u64` of nanoseconds that
+//!   compares in one instruction and converts back to the exact `Instant`: its offset
+//!   from the instant the heap was made, shifted by 2^63, so that deadlines before the
+//!   heap's creation are kept as exactly as later ones (see [`Ticks`]).
 //! - The **slab** holds one [`Slot`] per timer: its waker, its generation and a link.
 //!   While the slot is occupied the link is the entry's position in the heap array, kept
 //!   up to date by every move, so cancel and reset find the entry in O(1) and fix the
@@ -108,28 +109,69 @@ pub(crate) enum Location {
     Queued(u32),
 }
 
-/// How far before its creation a heap's epoch lies, at most: a century.
-const EPOCH_BACK: u64 = 86_400 * 365 * 100;
+/// The heap's time base: instants as `u64` ticks of one nanosecond, counted from the
+/// instant the heap was made, which is tick 2^63.
+///
+/// Nothing is subtracted from the clock to find a base, so every deadline the platform
+/// can name before the heap's creation is kept exactly, even where an `Instant` cannot
+/// go below boot time (Windows, and any clock read soon after boot). The range is about
+/// 292 years either side of the origin; a deadline further out saturates at that end,
+/// which keeps the order of every deadline with the others.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticks {
+    /// The instant of tick [`Ticks::ORIGIN`]: when the heap was made.
+    origin: Instant,
+}
 
-/// The latest deadline a heap keeps apart from later ones, in nanoseconds after its
-/// epoch: two centuries, so about a century ahead (later ones are kept as this).
-const MAX_TICKS: u64 = 2 * EPOCH_BACK * 1_000_000_000;
+impl Ticks {
+    /// The tick of the origin: the middle of the range.
+    const ORIGIN: u64 = 1 << 63;
 
-/// The instant a new heap counts deadlines from: a century ago, or as far back as the
-/// platform's clock goes. Deadlines before it are kept as the epoch itself (they are long
-/// due either way).
-fn epoch() -> Instant {
-    let now = Instant::now();
-    [EPOCH_BACK, 86_400 * 365, 86_400]
-        .into_iter()
-        .find_map(|secs| now.checked_sub(Duration::from_secs(secs)))
-        .unwrap_or(now)
+    /// A time base whose origin is now.
+    fn new() -> Ticks {
+        Ticks {
+            origin: Instant::now(),
+        }
+    }
+
+    /// `at` as ticks, saturating at both ends of the range.
+    ///
+    /// One comparison picks the direction, so that the clock's difference is taken once
+    /// (`checked_duration_since` would work out the other direction too, only to drop it).
+    #[inline]
+    pub(crate) fn of(self, at: Instant) -> u64 {
+        if at >= self.origin {
+            Ticks::ORIGIN.saturating_add(nanos(at.duration_since(self.origin)))
+        } else {
+            Ticks::ORIGIN.saturating_sub(nanos(self.origin.duration_since(at)))
+        }
+    }
+
+    /// The instant of `ticks`. It exists: a tick is only ever made from an instant, and
+    /// one saturated at an end lies between that instant and the origin.
+    #[inline]
+    fn instant(self, ticks: u64) -> Instant {
+        if ticks >= Ticks::ORIGIN {
+            self.origin + Duration::from_nanos(ticks - Ticks::ORIGIN)
+        } else {
+            self.origin - Duration::from_nanos(Ticks::ORIGIN - ticks)
+        }
+    }
+}
+
+/// `d` in nanoseconds, saturating at `u64::MAX` (about 584 years).
+#[inline]
+fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .checked_mul(1_000_000_000)
+        .and_then(|ns| ns.checked_add(u64::from(d.subsec_nanos())))
+        .unwrap_or(u64::MAX)
 }
 
 /// One element of the heap array: what a sift compares, and where the timer lives.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HeapEntry {
-    /// The deadline, in nanoseconds after the heap's epoch.
+    /// The deadline, in the heap's [`Ticks`].
     pub(crate) at: u64,
     pub(crate) seq: u64,
     pub(crate) slot: u32,
@@ -185,7 +227,7 @@ impl Slot {
 /// heap.assert_invariants();
 /// ```
 pub struct TimerHeap<const D: usize = 4> {
-    epoch: Instant,
+    time_base: Ticks,
     pub(crate) heap: Vec<HeapEntry>,
     pub(crate) slots: Vec<Slot>,
     free: u32,
@@ -215,7 +257,7 @@ impl<const D: usize> Default for TimerHeap<D> {
     fn default() -> Self {
         const { assert!(D >= 2, "a d-ary heap needs D >= 2") };
         TimerHeap {
-            epoch: epoch(),
+            time_base: Ticks::new(),
             heap: Vec::new(),
             slots: Vec::new(),
             free: NIL,
@@ -362,8 +404,9 @@ impl<const D: usize> TimerHeap<D> {
 
     /// The deadline of `key`'s timer, or `None` for a stale key.
     ///
-    /// It is the exact `Instant` given, for any deadline within about a century of the
-    /// heap's creation; one further out is kept (and reported) as that bound.
+    /// It is the exact `Instant` given, for any deadline within about 292 years of the
+    /// heap's creation, before or after it; one further out is kept (and reported) as
+    /// that bound.
     pub fn deadline(&self, key: TimerKey) -> Option<Instant> {
         Some(match self.locate(key)? {
             Location::Heap(pos) => self.instant(self.heap[pos].at),
@@ -531,23 +574,16 @@ impl<const D: usize> TimerHeap<D> {
         }
     }
 
-    /// `deadline` in nanoseconds after the epoch, clamped to `0..=MAX_TICKS`.
+    /// `deadline` in the heap's [`Ticks`].
     #[inline]
     pub(crate) fn ticks(&self, deadline: Instant) -> u64 {
-        let since = deadline.saturating_duration_since(self.epoch);
-        since
-            .as_secs()
-            .checked_mul(1_000_000_000)
-            .map_or(MAX_TICKS, |ns| {
-                ns.saturating_add(u64::from(since.subsec_nanos()))
-                    .min(MAX_TICKS)
-            })
+        self.time_base.of(deadline)
     }
 
-    /// The instant `at` nanoseconds after the epoch.
+    /// The instant of `at`, in the heap's [`Ticks`].
     #[inline]
     fn instant(&self, at: u64) -> Instant {
-        self.epoch + Duration::from_nanos(at)
+        self.time_base.instant(at)
     }
 
     /// Where `key`'s timer is, if the key is current.
@@ -684,15 +720,86 @@ mod tests {
         let year = Duration::from_secs(86_400 * 365);
         let far = heap.insert(now + year * 30, None);
         let farther = heap.insert(now + year * 150, None);
+        let beyond = heap.insert(now + year * 400, None);
         let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
         let due = heap.insert(past, None);
         assert_eq!(heap.deadline(far), Some(now + year * 30));
+        assert_eq!(heap.deadline(farther), Some(now + year * 150));
         assert_eq!(heap.deadline(due), Some(past));
-        assert!(heap.deadline(farther).unwrap() >= now + year * 30);
+        // Past the range's end (about 292 years): kept at the end, still after the rest.
+        let end = heap.deadline(beyond).unwrap();
+        assert!(now + year * 290 < end && end < now + year * 300, "{end:?}");
         assert_eq!(heap.fire_expired(now), 1);
         assert!(heap.is_registered(far) && heap.is_registered(farther));
         assert_eq!(heap.fire_expired(now + year * 30), 1);
         assert!(heap.is_registered(farther));
+        assert_eq!(heap.fire_expired(now + year * 150), 1);
+        assert!(heap.is_registered(beyond));
+        assert_eq!(heap.fire_expired(end), 1);
+        assert!(heap.is_empty());
+        heap.assert_invariants();
+    }
+
+    /// The first instant the clock reads after `t`: a spin on the clock, no sleep.
+    fn tick_after(t: Instant) -> Instant {
+        loop {
+            let now = Instant::now();
+            if now > t {
+                return now;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    #[test]
+    fn deadlines_before_the_heap_was_made_keep_their_order_and_fire() {
+        // Three instants before the heap's creation, as close to it as the clock allows:
+        // a clock that cannot go below boot time (Windows) must keep them apart too.
+        let t0 = Instant::now();
+        let t1 = tick_after(t0);
+        let t2 = tick_after(t1);
+        tick_after(t2);
+        let mut heap = TimerHeap::new();
+        let later = t2 + Duration::from_secs(3600);
+        let k2 = heap.insert(t2, None);
+        let k_later = heap.insert(later, None);
+        let k0 = heap.insert(t0, None);
+        let k1 = heap.insert(t1, None);
+        heap.assert_invariants();
+        for (key, at) in [(k0, t0), (k1, t1), (k2, t2), (k_later, later)] {
+            assert_eq!(heap.deadline(key), Some(at));
+        }
+        for (key, at) in [(k0, t0), (k1, t1), (k2, t2)] {
+            assert_eq!(heap.next_deadline(), Some(at));
+            assert_eq!(
+                heap.fire_expired(at),
+                1,
+                "only the timer due at {at:?} fires"
+            );
+            assert!(!heap.is_registered(key));
+            heap.assert_invariants();
+        }
+        assert_eq!(heap.next_deadline(), Some(later));
+        assert!(heap.is_registered(k_later));
+    }
+
+    #[test]
+    fn a_deadline_centuries_before_the_heap_is_kept_where_the_clock_has_it() {
+        let mut heap = TimerHeap::new();
+        let now = Instant::now();
+        let year = Duration::from_secs(86_400 * 365);
+        // Only a clock that goes back that far can name such an instant (not Windows').
+        let Some(long_ago) = now.checked_sub(year * 150) else {
+            return;
+        };
+        let older = long_ago.checked_sub(Duration::from_nanos(1)).unwrap();
+        let k = heap.insert(long_ago, None);
+        let k_older = heap.insert(older, None);
+        assert_eq!(heap.deadline(k), Some(long_ago));
+        assert_eq!(heap.deadline(k_older), Some(older));
+        assert_eq!(heap.next_deadline(), Some(older));
+        assert_eq!(heap.fire_expired(older), 1);
+        assert!(heap.is_registered(k));
         heap.assert_invariants();
     }
 

@@ -5,8 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::clock;
-use crate::sleep::{Sleep, add_saturating, sleep_until};
+use crate::clock::{self, add_saturating};
+use crate::sleep::{Sleep, sleep_until};
 
 /// What an [`Interval`] does when a tick is observed late enough that the next one is
 /// already due.

@@ -16,24 +16,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::clock;
+use crate::clock::{self, add_saturating};
 use crate::handle::{Handle, SHUT_DOWN};
 use crate::heap::TimerKey;
-
-/// About thirty years: what "forever" means for a deadline that would overflow.
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// `now + dur` on the current loop's clock, saturating to a far-future instant instead
 /// of overflowing.
 pub(crate) fn deadline_after(dur: Duration) -> Instant {
     add_saturating(clock::now(), dur)
-}
-
-/// `at + dur`, or about thirty years after `at` where that sum would overflow.
-pub(crate) fn add_saturating(at: Instant, dur: Duration) -> Instant {
-    at.checked_add(dur)
-        .or_else(|| at.checked_add(FAR_FUTURE))
-        .unwrap_or(at)
 }
 
 /// Waits until `dur` has elapsed, measured from this call on the current loop's clock
@@ -132,6 +122,23 @@ impl Sleep {
         self.heap
             .as_ref()
             .is_some_and(|h| h.same_heap(handle) && h.inner.heap.borrow().is_registered(self.key))
+    }
+}
+
+impl Handle {
+    /// A sleep until `deadline`, set at once in this heap's common-timeout queue for
+    /// `duration` (the queue every [`CommonTimeout`](crate::CommonTimeout) of that
+    /// duration uses, made if there is none), with no `CommonTimeout` to keep: what
+    /// [`CommonTimeout::sleep_until`](crate::CommonTimeout::sleep_until) does, for code
+    /// that meets the same few durations again and again. The deadline need not be `now
+    /// + duration`; one that does not fit the queue's order goes to the heap.
+    pub fn sleep_until_common(&self, duration: Duration, deadline: Instant) -> Sleep {
+        let key = {
+            let mut heap = self.inner.heap.borrow_mut();
+            let queue = heap.find_queue(duration);
+            heap.insert_common(queue, deadline, None)
+        };
+        Sleep::armed(self.clone(), key, deadline)
     }
 }
 

@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use timer::{Handle, interval, sleep, timeout};
 
+mod dropped;
+
+use dropped::{HOUR, assert_says_dropped, message_of};
+
 #[derive(Default)]
 struct Counter(AtomicUsize);
 
@@ -26,25 +30,9 @@ impl Counter {
     }
 }
 
-const HOUR: Duration = Duration::from_secs(3600);
-
 /// Runs `f`, which must panic, and returns the panic's message.
 fn panic_message(f: impl FnOnce()) -> String {
-    let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => payload
-            .downcast::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    }
-}
-
-fn assert_says_dropped(message: &str) {
-    assert!(
-        message.contains("runtime that has been dropped"),
-        "unexpected panic message: {message}"
-    );
+    message_of(catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic"))
 }
 
 #[test]

@@ -7,14 +7,31 @@ use syn::parse::Parser;
 
 use crate::Kind;
 
-/// The names each attribute accepts, as listed in error messages.
-const ACCEPTED_BY_MAIN: &str =
-    "`backend = \"epoll\" | \"kqueue\" | \"poll\"` and `crate = \"path\"`";
-const ACCEPTED_BY_TEST: &str = "`backend = \"epoll\" | \"kqueue\" | \"poll\"`, \
-     `crate = \"path\"`, `timeout_secs = N` and `start_paused = true`";
-
 /// The event backends a user may name, as `reactor::BackendKind::from_name` spells them.
-const BACKENDS: [&str; 3] = ["epoll", "kqueue", "poll"];
+/// Every check and error message of the macros reads this one list; a new backend is
+/// one more name here (and in the crate documentation's table).
+const BACKENDS: &[&str] = &["epoll", "kqueue", "poll", "uring", "io_uring"];
+
+/// The backend names joined with `separator`, each in double quotes:
+/// `"epoll" | "kqueue" | ...`.
+fn quoted_backends(separator: &str) -> String {
+    BACKENDS
+        .iter()
+        .map(|name| format!("\"{name}\""))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// The arguments `kind` accepts, as listed in error messages.
+fn accepted_arguments(kind: Kind) -> String {
+    let backend = format!("`backend = {}`", quoted_backends(" | "));
+    match kind {
+        Kind::Main => format!("{backend} and `crate = \"path\"`"),
+        Kind::Test => {
+            format!("{backend}, `crate = \"path\"`, `timeout_secs = N` and `start_paused = true`")
+        }
+    }
+}
 
 /// Parsed arguments. Every field is optional; `None` means the default.
 #[derive(Default)]
@@ -44,8 +61,9 @@ impl Args {
                 return Err(syn::Error::new(
                     lit.span(),
                     format!(
-                        "unknown backend `{}`; expected \"epoll\", \"kqueue\" or \"poll\"",
-                        lit.value()
+                        "unknown backend `{}`; expected one of {}",
+                        lit.value(),
+                        quoted_backends(", ")
                     ),
                 ));
             }
@@ -77,13 +95,10 @@ impl Args {
             set_once(&meta, &mut self.start_paused, paused, "start_paused")
         } else {
             let name = path_to_string(&meta.path);
-            let accepted = match kind {
-                Kind::Main => ACCEPTED_BY_MAIN,
-                Kind::Test => ACCEPTED_BY_TEST,
-            };
             Err(meta.error(format!(
-                "unknown argument `{name}` for `{}`; the accepted arguments are {accepted}",
-                kind.attribute()
+                "unknown argument `{name}` for `{}`; the accepted arguments are {}",
+                kind.attribute(),
+                accepted_arguments(kind)
             )))
         }
     }

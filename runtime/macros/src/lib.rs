@@ -10,7 +10,7 @@
 //!
 //! | argument           | meaning                                                          |
 //! |--------------------|------------------------------------------------------------------|
-//! | `backend = "poll"` | run on this event backend (`epoll`, `kqueue` or `poll`) instead of the best one the system has |
+//! | `backend = "poll"` | run on this event backend (`epoll`, `kqueue`, `poll`, or io_uring as `uring` or `io_uring`) instead of the best one the system has; a backend the system lacks makes the runtime's start panic |
 //! | `crate = "path"`   | the path of the runtime crate, when it is not `::runtime` (for example when another crate re-exports it) |
 //! | `timeout_secs = N` | `#[runtime::test]` only: how long the test may run, in seconds (default 60) |
 //! | `start_paused = true` | `#[runtime::test]` only: the runtime's clock starts paused (`runtime::time::pause`), so timers fire by auto-advance without real waits |

@@ -1,5 +1,8 @@
-#[runtime::test(backend = "iocp")]
+#[runtime::test(backend = "iouring")]
 async fn unknown_backend() {}
+
+#[runtime::main(backend = "select")]
+async fn unknown_backend_for_main() {}
 
 #[runtime::test(backend = poll)]
 async fn not_a_string() {}
